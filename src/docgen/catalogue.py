@@ -1,0 +1,219 @@
+"""The catalogue of letter services, read from ``catalogue.toml`` in the templates folder.
+
+A service is data, not code: its code, title, letter kind, Directorate General, the templates for
+an approval and a rejection, the template format, the numbering pattern, the validity rule and the
+goods fields it requires. Adding a service means adding an entry and its templates.
+
+Example::
+
+    catalogue = Catalogue.load(settings.templates / "catalogue.toml")
+    service = catalogue.get("ILMATE-PERTEK-BAJA")
+    service.letter_number(seq=12, on=date(2026, 12, 1))   # '12/ILMATE/PERTEK/XII/2026'
+    catalogue.check_request(request)                      # raises RequestInvalid on misfit
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections.abc import Iterator
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from docgen.errors import CatalogueError, FieldProblem, RequestInvalid
+from docgen.formatting import add_months, roman_month
+from docgen.models import GoodsItem, LetterRequest, Outcome
+
+__all__ = ["Catalogue", "LetterKind", "Service", "TemplateFormat"]
+
+_NUMBER_FIELDS = {"seq", "dg", "year", "month", "month_roman", "service"}
+_ITEM_FIELDS = set(GoodsItem.model_fields)
+_ALWAYS_REQUIRED_ITEM_FIELDS = {
+    name for name, info in GoodsItem.model_fields.items() if info.is_required()
+}
+
+
+class LetterKind(StrEnum):
+    """The two kinds of letter the unit issues."""
+
+    REKOMENDASI = "rekomendasi"
+    PERTIMBANGAN_TEKNIS = "pertimbangan_teknis"
+
+    @property
+    def label(self) -> str:
+        """The kind as printed in a letter."""
+        return "Rekomendasi" if self is LetterKind.REKOMENDASI else "Pertimbangan Teknis"
+
+
+class TemplateFormat(StrEnum):
+    """How a service's templates are written, and so which rendering path they take."""
+
+    HTML = "html"
+    DOCX = "docx"
+
+
+class Service(BaseModel):
+    """One kind of letter, as described in the catalogue."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+    """Unique code that requests name, e.g. ``ILMATE-PERTEK-BAJA``."""
+    title: str
+    """Full title of the service."""
+    kind: LetterKind
+    """``rekomendasi`` or ``pertimbangan_teknis``."""
+    directorate_general: str
+    """Code of the issuing Directorate General (``AGRO``, ``IKFT``, ``ILMATE``)."""
+    regulation: str
+    """The regulation the letter is issued under, cited in the body."""
+    subject: str
+    """Default *Hal* of the letter."""
+    format: TemplateFormat
+    """Template format: ``html`` (WeasyPrint) or ``docx`` (LibreOffice)."""
+    template_approved: str
+    """Template for an approval, relative to the templates folder."""
+    template_rejected: str
+    """Template for a rejection, relative to the templates folder."""
+    number_pattern: str
+    """Letter number pattern; fields: {seq}, {dg}, {service}, {year}, {month}, {month_roman}."""
+    validity_months: int | None = Field(default=None, ge=1, le=120)
+    """Longest validity of an approval in months after the decision; None for no limit."""
+    items: Literal["required", "optional", "none"] = "required"
+    """Whether requests for this service carry goods items."""
+    item_fields: tuple[str, ...] = ()
+    """Goods fields required on every item beyond the always-required ones."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Service:
+        fields = {name for _, name, _, _ in string.Formatter().parse(self.number_pattern) if name}
+        if unknown := fields - _NUMBER_FIELDS:
+            raise ValueError(f"number_pattern uses unknown fields: {sorted(unknown)}")
+        if "seq" not in fields:
+            raise ValueError("number_pattern must contain {seq}")
+        if unknown := set(self.item_fields) - _ITEM_FIELDS:
+            raise ValueError(f"item_fields names unknown goods fields: {sorted(unknown)}")
+        for template in (self.template_approved, self.template_rejected):
+            if Path(template).is_absolute() or ".." in Path(template).parts:
+                raise ValueError(f"template {template!r} must be inside the templates folder")
+            if not template.endswith(f".{self.format}") and not template.endswith(
+                f".{self.format}.j2"
+            ):
+                raise ValueError(f"template {template!r} does not match format {self.format}")
+        return self
+
+    def template_for(self, outcome: Outcome) -> str:
+        """The template (relative path) for an approval or a rejection."""
+        return self.template_approved if outcome is Outcome.APPROVED else self.template_rejected
+
+    def letter_number(self, seq: int | str, on: date) -> str:
+        """Format a letter number; ``seq`` may be a placeholder string for a draft."""
+        return self.number_pattern.format(
+            seq=seq,
+            dg=self.directorate_general,
+            service=self.code,
+            year=on.year,
+            month=f"{on.month:02d}",
+            month_roman=roman_month(on.month),
+        )
+
+
+class _CatalogueFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service: tuple[Service, ...] = Field(min_length=1)
+
+
+class Catalogue:
+    """The services docgen can issue letters for; immutable once loaded."""
+
+    def __init__(self, services: tuple[Service, ...], root: Path):
+        """Build from already-validated services; ``root`` is the templates folder."""
+        self.root = root
+        self._services = {service.code: service for service in services}
+        if len(self._services) != len(services):
+            raise CatalogueError("The catalogue lists a service code more than once")
+
+    @classmethod
+    def load(cls, path: Path) -> Catalogue:
+        """Read and check ``catalogue.toml``; template paths are relative to its folder."""
+        try:
+            with path.open("rb") as handle:
+                raw = tomllib.load(handle)
+            parsed = _CatalogueFile.model_validate(raw)
+        except OSError as error:
+            raise CatalogueError(f"Cannot read the catalogue {path}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise CatalogueError(f"The catalogue {path} is not valid TOML: {error}") from None
+        except ValidationError as error:
+            lines = [
+                f"  - {'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error.errors()
+            ]
+            raise CatalogueError(f"Invalid catalogue {path}:\n" + "\n".join(lines)) from None
+        catalogue = cls(parsed.service, path.parent)
+        for service in parsed.service:
+            for template in (service.template_approved, service.template_rejected):
+                if not (path.parent / template).is_file():
+                    raise CatalogueError(
+                        f"Service {service.code}: template {template} does not exist"
+                    )
+        return catalogue
+
+    def __iter__(self) -> Iterator[Service]:
+        return iter(self._services.values())
+
+    def __len__(self) -> int:
+        return len(self._services)
+
+    def get(self, code: str) -> Service:
+        """The service with this code; :class:`CatalogueError` naming the known ones otherwise."""
+        try:
+            return self._services[code]
+        except KeyError:
+            raise CatalogueError(
+                f"Unknown service {code!r}; known services: {', '.join(sorted(self._services))}"
+            ) from None
+
+    def check_request(self, request: LetterRequest, *, source: str = "") -> Service:
+        """Check a request against its service's rules; return the service.
+
+        Raises :class:`RequestInvalid` listing every misfit (items, item fields, validity).
+        """
+        if request.service not in self._services:
+            known = ", ".join(sorted(self._services))
+            raise RequestInvalid(
+                [FieldProblem("Service code", f"{request.service!r} is not in the catalogue "
+                              f"(known: {known})")],
+                source=source,
+            )
+        service = self._services[request.service]
+        problems: list[FieldProblem] = []
+        approved = request.decision.approved
+        if service.items == "none" and request.items:
+            problems.append(FieldProblem("Goods items", "this service takes no goods items"))
+        if service.items == "required" and approved and not request.items:
+            problems.append(FieldProblem("Goods items", "an approval must list at least one item"))
+        for index, item in enumerate(request.items, start=1):
+            for name in service.item_fields:
+                if getattr(item, name) is None:
+                    title = GoodsItem.model_fields[name].title
+                    problems.append(
+                        FieldProblem(f"Goods item {index} › {title}", "is required by this service")
+                    )
+        if approved and service.validity_months and request.valid_until is not None:
+            latest = add_months(request.decision.date, service.validity_months)
+            if request.valid_until > latest:
+                problems.append(
+                    FieldProblem(
+                        "Valid until",
+                        f"this service allows at most {service.validity_months} months after the "
+                        f"decision date, so no later than {latest.isoformat()}",
+                    )
+                )
+        if problems:
+            raise RequestInvalid(problems, source=source)
+        return service

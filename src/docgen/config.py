@@ -1,0 +1,163 @@
+"""Settings: loaded and checked in one place, unknown keys rejected.
+
+docgen runs on embedded defaults (``defaults.toml`` beside this module): the bundled templates,
+the demo agency texts and a LibreOffice converter that docgen starts itself. A settings file in
+TOML overrides any part of them; tables are merged key by key, so a file may hold only what it
+changes. Texts that change over time — agency names, the electronic-signature footer, the
+verification address — live here, never in code or templates.
+
+Example::
+
+    settings = Settings.load()                        # embedded defaults
+    settings = Settings.load(Path("docgen.toml"))     # defaults + overrides
+    settings.directorate("ILMATE").name
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from docgen.errors import ConfigError
+
+__all__ = [
+    "AgencySettings",
+    "ConverterSettings",
+    "DirectorateGeneral",
+    "ElectronicSignatureSettings",
+    "Settings",
+]
+
+_DEFAULTS = Path(__file__).with_name("defaults.toml")
+_CHECKOUT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+CONFIG_ENV = "DOCGEN_CONFIG"
+"""Environment variable naming a settings file, used when none is given explicitly."""
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class DirectorateGeneral(_Settings):
+    """A Directorate General as printed in the letterhead."""
+
+    code: str
+    """Short code used in the catalogue and letter numbers (``AGRO``, ``IKFT``, ``ILMATE``)."""
+    name: str
+    """Full name, e.g. ``Direktorat Jenderal Industri Agro``."""
+    address: str
+    """Street address line of the letterhead."""
+    phone: str
+    """Telephone line of the letterhead."""
+    website: str
+    """Website shown in the letterhead."""
+    email: str = ""
+    """E-mail address shown in the letterhead, if any."""
+
+
+class AgencySettings(_Settings):
+    """The issuing ministry."""
+
+    ministry: str
+    """Ministry name as printed at the top of the letterhead."""
+    minister_title: str
+    """Title used in mandate lines, e.g. ``Menteri Perindustrian``."""
+    place: str
+    """Place printed before the letter date (``Jakarta``)."""
+    directorates: tuple[DirectorateGeneral, ...] = Field(min_length=1)
+    """The Directorates General that issue letters."""
+
+
+class ElectronicSignatureSettings(_Settings):
+    """Texts and addresses for electronically signed letters."""
+
+    footer: str
+    """The footer saying the letter was signed electronically (with the certificate authority)."""
+    legal_basis: str
+    """The legal notice quoted in the footer (electronic documents are legal evidence)."""
+    verification_base_url: str
+    """Base address of the verification page; the letter's register id is appended."""
+    draft_stamp: str
+    """Text stamped across every page of an unsigned draft."""
+
+
+class ConverterSettings(_Settings):
+    """The LibreOffice converter process that docgen starts and keeps warm."""
+
+    python: str = ""
+    """Interpreter that can import LibreOffice's ``uno`` module; empty means find one."""
+    soffice: str = "soffice"
+    """The LibreOffice executable."""
+    host: str = "127.0.0.1"
+    """Loopback address the converter listens on."""
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    """Longest one conversion may take before the converter is restarted."""
+    startup_timeout_seconds: float = Field(default=60.0, gt=0)
+    """Longest LibreOffice may take to start."""
+
+
+class Settings(_Settings):
+    """Everything docgen can be configured with."""
+
+    templates: Path = _CHECKOUT_TEMPLATES
+    """Folder holding ``catalogue.toml``, the templates and their assets."""
+    agency: AgencySettings
+    """The issuing ministry and its Directorates General."""
+    esign: ElectronicSignatureSettings
+    """Electronic-signature footer, verification address, draft stamp."""
+    converter: ConverterSettings = ConverterSettings()
+    """The LibreOffice converter."""
+
+    def directorate(self, code: str) -> DirectorateGeneral:
+        """The Directorate General with this code; :class:`ConfigError` when there is none."""
+        for directorate in self.agency.directorates:
+            if directorate.code == code:
+                return directorate
+        known = ", ".join(d.code for d in self.agency.directorates)
+        raise ConfigError(f"No Directorate General {code!r} in the settings (known: {known})")
+
+    @classmethod
+    def load(cls, path: Path | None = None, **overrides: Any) -> Settings:
+        """Load the embedded defaults, merge a settings file over them, then ``overrides``.
+
+        Without ``path``, the file named by ``$DOCGEN_CONFIG`` is used when it is set.
+        """
+        data = _read_toml(_DEFAULTS)
+        if path is None and os.environ.get(CONFIG_ENV):
+            path = Path(os.environ[CONFIG_ENV])
+        if path is not None:
+            data = _merge(data, _read_toml(path))
+        data = _merge(data, overrides)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            where = path or "the embedded defaults"
+            lines = [
+                f"  - {'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error.errors()
+            ]
+            raise ConfigError(f"Invalid settings in {where}:\n" + "\n".join(lines)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"Cannot read the settings file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"The settings file {path} is not valid TOML: {error}") from None
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,108 @@
+"""The one error tree of docgen.
+
+Every error docgen raises on purpose derives from :class:`DocgenError` and carries a message
+written for the officer or operator who has to act on it, not for a Python developer::
+
+    DocgenError                      base; ``str(error)`` is the user-facing message
+    ├── ConfigError                  settings file unreadable or invalid
+    ├── CatalogueError               service catalogue invalid, or a service code unknown
+    ├── RequestInvalid               a letter request failed validation (lists every field)
+    └── RenderError                  a letter could not be rendered
+        ├── TemplateError            a template is broken or uses an unknown variable
+        ├── ForbiddenResource        a template tried to reach a file or URL it may not
+        └── ConverterError           the LibreOffice converter failed or timed out
+
+The CLI turns these into messages and exit codes in one place (``docgen.cli``).
+
+Example::
+
+    try:
+        request = LetterRequest.from_json(raw)
+    except RequestInvalid as error:
+        for problem in error.problems:
+            print(problem.field, problem.message)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CatalogueError",
+    "ConfigError",
+    "ConverterError",
+    "DocgenError",
+    "FieldProblem",
+    "ForbiddenResource",
+    "RenderError",
+    "RequestInvalid",
+    "TemplateError",
+]
+
+
+class DocgenError(Exception):
+    """Base of every error docgen raises on purpose; the message is meant for people."""
+
+    exit_code: int = 1
+    """Process exit status the CLI uses for this kind of error."""
+
+
+class ConfigError(DocgenError):
+    """The settings could not be loaded or are invalid."""
+
+    exit_code = 78  # EX_CONFIG
+
+
+class CatalogueError(DocgenError):
+    """The service catalogue is invalid, or a request names a service it does not have."""
+
+    exit_code = 78
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One invalid field of a request, described for an officer."""
+
+    field: str
+    """Where the problem is, in words (``Goods item 2 › Tariff code``)."""
+    message: str
+    """What is wrong and what is expected."""
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class RequestInvalid(DocgenError):
+    """A letter request failed validation; :attr:`problems` names every field at fault."""
+
+    exit_code = 65  # EX_DATAERR
+
+    def __init__(self, problems: list[FieldProblem] | tuple[FieldProblem, ...], source: str = ""):
+        self.problems = tuple(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = [f"The letter request{where} has {count} {noun}:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class RenderError(DocgenError):
+    """A letter could not be rendered."""
+
+    exit_code = 70  # EX_SOFTWARE
+
+
+class TemplateError(RenderError):
+    """A template is broken, or uses a variable the request model does not have."""
+
+
+class ForbiddenResource(RenderError):
+    """A template tried to load a file or URL outside its own assets; the render was stopped."""
+
+
+class ConverterError(RenderError):
+    """The LibreOffice converter failed, timed out, or could not be started."""
+
+    exit_code = 69  # EX_UNAVAILABLE

@@ -1,0 +1,79 @@
+"""Indonesian formatting for letters, done once and offered to every template as filters.
+
+Dates and numbers come from Babel's ``id`` locale data, quantities in words from num2words; only
+the Roman month (no library needed for twelve values) is computed here.
+
+Example::
+
+    >>> from datetime import date
+    >>> from decimal import Decimal
+    >>> tanggal(date(2015, 12, 18))
+    '18 Desember 2015'
+    >>> angka(Decimal("1250.5"))
+    '1.250,5'
+    >>> kuantitas(Decimal("1000"))
+    '1.000 (seribu)'
+    >>> roman_month(12)
+    'XII'
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from babel.dates import format_date
+from babel.numbers import format_decimal
+from num2words import num2words
+
+__all__ = ["FILTERS", "add_months", "angka", "kuantitas", "roman_month", "tanggal", "terbilang"]
+
+_LOCALE = "id"
+_ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+
+
+def tanggal(value: date) -> str:
+    """A date in Indonesian letter style: ``18 Desember 2015``."""
+    return str(format_date(value, "d MMMM y", locale=_LOCALE))
+
+
+def angka(value: Decimal | int) -> str:
+    """A number with Indonesian separators: ``1.250,5`` (up to three decimals)."""
+    return str(format_decimal(value, format="#,##0.###", locale=_LOCALE))
+
+
+def terbilang(value: Decimal | int) -> str:
+    """A number in Indonesian words: ``seribu``, ``dua ratus lima puluh koma lima``."""
+    return str(num2words(value, lang=_LOCALE))
+
+
+def kuantitas(value: Decimal | int) -> str:
+    """A quantity in figures and words, as letters write it: ``1.000 (seribu)``."""
+    return f"{angka(value)} ({terbilang(value)})"
+
+
+def roman_month(month: int) -> str:
+    """The month in Roman numerals, as letter numbers embed it: ``XII``."""
+    if not 1 <= month <= 12:
+        raise ValueError(f"month must be 1 to 12, not {month}")
+    return _ROMAN[month - 1]
+
+
+def add_months(start: date, months: int) -> date:
+    """The same day ``months`` later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    index = start.month - 1 + months
+    year, month = start.year + index // 12, index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "tanggal": tanggal,
+    "angka": angka,
+    "terbilang": terbilang,
+    "kuantitas": kuantitas,
+    "romawi": roman_month,
+}
+"""The filters every template (HTML and DOCX) can use, by name."""
