@@ -47,7 +47,9 @@ def clean_text(value: str) -> str:
     folded = _WHITESPACE.sub(" ", value).strip()
     for char in folded:
         category = unicodedata.category(char)
-        if category in ("Cc", "Cs") or char in ("\ufffe", "\uffff"):
+        # Cc: control codes (illegal in XML); Cf: invisible format marks such as the
+        # right-to-left override that can disguise a name; Zl/Zp: line breaks in disguise
+        if category in ("Cc", "Cf", "Cs", "Zl", "Zp", "Cn"):
             raise ValueError(
                 f"contains an invisible control character (code U+{ord(char):04X}); "
                 "remove it and type the text again"
@@ -108,12 +110,17 @@ def check_nip(value: str) -> str:
         raise ValueError(
             f"the appointment month {digits[8:14]} must come after the birth date {digits[0:8]}"
         )
+    if year - born.year < _MIN_APPOINTMENT_AGE or year > date.today().year:
+        raise ValueError(
+            f"the appointment year {year} is not plausible for an official born in {born.year}"
+        )
     if digits[14] not in "12":
         raise ValueError(f"digit 15 must be 1 (male) or 2 (female), not {digits[14]}")
     return digits
 
 
-_TARIFF = re.compile(r"\d{4}\.\d{2}\.\d{2}")
+_MIN_APPOINTMENT_AGE = 15  # no civil servant is appointed younger
+_TARIFF = re.compile(r"\d{4}\.\d{2}\.\d{2}", re.ASCII)
 
 
 def check_tariff_code(value: str) -> str:

@@ -7,7 +7,7 @@ Schema that ``docgen schema`` prints).
 
 Example::
 
-    request = LetterRequest.from_json(Path("examples/ilmate-steel-approved.json").read_bytes())
+    request = LetterRequest.from_json(Path("examples/ilmate-pertek-baja-approved.json").read_bytes())
     request.applicant.nib        # '9120301234567'
     request.decision.approved    # True
 """
@@ -267,6 +267,12 @@ _MESSAGES = {
     "json_invalid": "is not valid JSON",
     "model_type": "must be an object with named fields",
     "tuple_type": "must be a list",
+    "too_long": "is too long",
+    "string_too_long": "is too long",
+    "decimal_max_places": "has too many decimal places (at most 3)",
+    "decimal_max_digits": "has too many digits",
+    "enum": "is not one of the allowed values",
+    "literal_error": "is not one of the allowed values",
 }
 
 
@@ -278,6 +284,11 @@ def describe_validation_error(error: ValidationError) -> list[FieldProblem]:
         kind = detail["type"]
         if kind == "value_error":
             message = str(detail["ctx"]["error"]) if "ctx" in detail else detail["msg"]
+        elif kind in ("too_long", "string_too_long") and "ctx" in detail:
+            limit = detail["ctx"]["max_length"]
+            message = f"is too long (at most {limit} {'entries' if kind == 'too_long' else 'characters'})"
+        elif kind in ("enum", "literal_error") and "ctx" in detail:
+            message = f"must be one of {detail['ctx']['expected']}"
         elif kind in _MESSAGES:
             message = _MESSAGES[kind]
         elif kind == "string_pattern_mismatch" and label.endswith("Service code"):
@@ -296,8 +307,10 @@ def _field_label(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
     current: Any = model
     for step in loc:
         if isinstance(step, int):
-            if parts:
+            if parts and parts[-1].endswith("s"):
                 parts[-1] = f"{parts[-1].removesuffix('s')} {step + 1}"
+            elif parts:
+                parts[-1] = f"{parts[-1]}, entry {step + 1}"
             continue
         fields = getattr(current, "model_fields", None)
         if fields is None or step not in fields:

@@ -1,0 +1,93 @@
+"""The ``docgen`` command line: a thin layer over the library.
+
+Commands parse arguments, call the library, and print results. Errors become messages and exit
+statuses in one place, :class:`_DocgenGroup`: a :class:`docgen.errors.DocgenError` prints its
+message (``--verbose`` adds the traceback) and exits with the error's ``exit_code``.
+
+Example::
+
+    docgen render examples/ilmate-pertek-baja-approved.json -o draft.pdf
+    docgen services
+    docgen templates check
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import click
+
+from docgen.config import Settings
+from docgen.errors import DocgenError
+
+__all__ = ["main"]
+
+
+class _DocgenGroup(click.Group):
+    """Runs a command and turns docgen's errors into a message and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DocgenError as error:
+            options = ctx.find_object(_Options)
+            if options is not None and options.verbose:
+                traceback.print_exc()
+            click.secho(f"error: {error}", fg="red", err=True)
+            ctx.exit(error.exit_code)
+
+
+class _Options:
+    """Options shared by every command."""
+
+    def __init__(self, config: Path | None, verbose: bool):
+        self.config = config
+        self.verbose = verbose
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, loaded once on first use."""
+        if self._settings is None:
+            self._settings = Settings.load(self.config)
+        return self._settings
+
+
+pass_options = click.make_pass_decorator(_Options)
+
+
+@click.group(cls=_DocgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version("docgen"), "--version", prog_name="docgen")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="DOCGEN_CONFIG",
+    help="Settings file (TOML) overriding the embedded defaults. [env: DOCGEN_CONFIG]",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress and show tracebacks of errors.")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
+    """Issue recommendation and technical-consideration letters as signed PDF/A."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = _Options(config, verbose)
+
+
+def _register() -> None:
+    from docgen.cli import catalogue, render, schema
+
+    main.add_command(render.render)
+    main.add_command(schema.schema)
+    main.add_command(catalogue.services)
+    main.add_command(catalogue.templates)
+
+
+_register()

@@ -1,0 +1,57 @@
+"""``docgen render``: unsigned drafts, stamped as drafts, for review before issuing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from docgen.cli import _Options, pass_options
+from docgen.errors import DocgenError
+from docgen.files import write_atomic
+from docgen.models import LetterRequest
+from docgen.render import Renderer
+
+__all__ = ["render"]
+
+
+@click.command()
+@click.argument(
+    "requests", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    help="The PDF to write (one request only).",
+)
+@click.option(
+    "--out-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the drafts, each named after its request file.",
+)
+@pass_options
+def render(
+    options: _Options, requests: tuple[Path, ...], output: Path | None, out_dir: Path | None
+) -> None:
+    """Render REQUEST.json files as unsigned drafts (PDF/A, stamped KONSEP).
+
+    A request that fails validation is reported with every field at fault and no file is
+    written for it; the other requests are still rendered. Exit status 65 if any failed.
+    """  # noqa: D301
+    if output is not None and (len(requests) > 1 or out_dir is not None):
+        raise click.UsageError("-o/--output takes exactly one request; use --out-dir for several")
+    if output is None and out_dir is None:
+        raise click.UsageError("say where to write: -o FILE or --out-dir DIR")
+    failures: list[DocgenError] = []
+    with Renderer(options.settings) as renderer:
+        for path in requests:
+            target = output or (out_dir or Path()) / f"{path.stem}.pdf"
+            try:
+                request = LetterRequest.from_json(path.read_bytes(), source=str(path))
+                letter = renderer.render_draft(request, source=str(path))
+            except DocgenError as error:
+                click.secho(f"error: {error}", fg="red", err=True)
+                failures.append(error)
+                continue
+            write_atomic(target, letter.pdf)
+            click.echo(f"{target}  ({letter.service.code}, {request.decision.outcome.value}, draft)")
+    if failures:
+        raise click.exceptions.Exit(max(error.exit_code for error in failures))

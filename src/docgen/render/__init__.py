@@ -1,0 +1,140 @@
+"""Rendering: a validated request becomes a PDF/A letter, by its service's template format.
+
+:class:`Renderer` is built once from settings (templates read, stylesheet parsed, fonts ready,
+the LibreOffice converter started on first use and kept warm) and is safe to share between
+threads. It checks the request against the catalogue, builds the template context, renders by
+the service's format (HTML through WeasyPrint, DOCX through LibreOffice), and finishes the PDF:
+the request embedded as JSON, and a stamp on every page of a draft.
+
+Example::
+
+    with Renderer(Settings.load()) as renderer:
+        letter = renderer.render_draft(request)
+        Path("draft.pdf").write_bytes(letter.pdf)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from types import TracebackType
+
+from docgen.catalogue import Catalogue, Service, TemplateFormat
+from docgen.config import Settings
+from docgen.context import build_context
+from docgen.models import LetterRequest
+from docgen.render.converter import LibreOfficeConverter
+from docgen.render.docx import DocxRenderer
+from docgen.render.html import HtmlRenderer
+from docgen.render.pdf import finish
+
+__all__ = ["RenderedLetter", "Renderer"]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedLetter:
+    """A rendered, unsigned letter."""
+
+    request: LetterRequest
+    """The request it was rendered from."""
+    service: Service
+    """The catalogue entry it was rendered with."""
+    template: str
+    """The template used, relative to the templates folder."""
+    number: str
+    """The letter number printed in it (a placeholder in a draft)."""
+    draft: bool
+    """Whether it is a draft (stamped, no register number)."""
+    pdf: bytes
+    """The PDF/A-3b document, with the request embedded as JSON."""
+
+
+class Renderer:
+    """Renders letters for every service in the catalogue; build once, reuse, then close."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalogue: Catalogue | None = None,
+        converter: LibreOfficeConverter | None = None,
+    ):
+        """Prepare both rendering paths; the converter starts on the first DOCX letter."""
+        self.settings = settings
+        self.catalogue = catalogue or Catalogue.load(settings.templates / "catalogue.toml")
+        self._owns_converter = converter is None
+        self.converter = converter or LibreOfficeConverter(settings.converter)
+        self.html = HtmlRenderer(self.catalogue.root)
+        self.docx = DocxRenderer(self.catalogue.root, self.converter)
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the converter if this renderer started it."""
+        if self._owns_converter:
+            self.converter.close()
+
+    def render_draft(self, request: LetterRequest, *, source: str = "") -> RenderedLetter:
+        """Render an unsigned draft: placeholder number, dated on the decision, stamped."""
+        return self._render(request, source=source)
+
+    def render_final(
+        self,
+        request: LetterRequest,
+        *,
+        number: str,
+        letter_date: date,
+        verification_url: str,
+        source: str = "",
+    ) -> RenderedLetter:
+        """Render the letter as it will be signed: its register number, date and verify link."""
+        return self._render(
+            request,
+            number=number,
+            letter_date=letter_date,
+            verification_url=verification_url,
+            source=source,
+        )
+
+    def _render(
+        self,
+        request: LetterRequest,
+        *,
+        number: str | None = None,
+        letter_date: date | None = None,
+        verification_url: str = "",
+        source: str = "",
+    ) -> RenderedLetter:
+        service = self.catalogue.check_request(request, source=source)
+        context = build_context(
+            request,
+            service,
+            self.settings,
+            number=number,
+            letter_date=letter_date,
+            verification_url=verification_url,
+        )
+        template = service.template_for(request.decision.outcome)
+        path = self.html if service.format is TemplateFormat.HTML else self.docx
+        draft = number is None
+        pdf = finish(
+            path.render(template, context),
+            attach=request,
+            draft_text=self.settings.esign.draft_stamp if draft else None,
+        )
+        return RenderedLetter(
+            request=request,
+            service=service,
+            template=template,
+            number=context["letter"].number,
+            draft=draft,
+            pdf=pdf,
+        )

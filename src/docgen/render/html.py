@@ -1,0 +1,154 @@
+"""HTML letters: Jinja2 templates rendered to PDF/A-3b by WeasyPrint.
+
+Templates are trusted (the unit ships them) but the data in them is not, so: autoescape is on,
+undefined names are errors, the Jinja environment is sandboxed, and WeasyPrint may load nothing
+but the template folder's own ``assets/`` — any other URL (``file:``, ``http:``, ...) stops the
+render with :class:`ForbiddenResource` instead of being silently fetched or skipped.
+
+The stylesheet is parsed once and the font configuration built once per thread, then reused for
+every letter: on a short letter, font loading and subsetting dominate WeasyPrint's time.
+
+Example::
+
+    renderer = HtmlRenderer(settings.templates)
+    pdf = renderer.render("html/ilmate-pertek-baja.html.j2", context)
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import threading
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import weasyprint
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+from docgen.errors import ForbiddenResource, TemplateError
+from docgen.formatting import FILTERS
+
+__all__ = ["ASSETS_DIR", "PDF_VARIANT", "STYLESHEET", "HtmlRenderer", "template_environment"]
+
+PDF_VARIANT = "pdf/a-3b"
+"""The PDF/A part and level of HTML letters (3b: attachments allowed)."""
+ASSETS_DIR = "assets"
+"""The only folder (inside the templates folder) a letter may load files from."""
+STYLESHEET = "assets/letter.css"
+"""The stylesheet applied to every HTML letter, relative to the templates folder."""
+
+
+def template_environment(root: Path | None, *, autoescape: bool) -> jinja2.Environment:
+    """The sandboxed Jinja2 environment every template is rendered in (HTML and DOCX)."""
+    environment = ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(root) if root is not None else None,
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    environment.filters.update(FILTERS)
+    return environment
+
+
+class _AssetFetcher(URLFetcher):  # type: ignore[misc]
+    """Serves the template folder's assets from memory; anything else aborts the render."""
+
+    def __init__(self, assets: dict[str, bytes], base_url: str):
+        super().__init__(fail_on_errors=True)
+        self._assets = assets
+        self._base_url = base_url
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        relative = url.removeprefix(self._base_url) if url.startswith(self._base_url) else None
+        if relative is None or relative not in self._assets:
+            raise FatalURLFetchingError(f"forbidden resource: {url}")
+        mime_type = mimetypes.guess_type(relative)[0] or "application/octet-stream"
+        return URLFetcherResponse(
+            url, self._assets[relative], headers={"Content-Type": mime_type}
+        )
+
+
+class _Warm(threading.local):
+    """Per-thread WeasyPrint state: fonts, the parsed stylesheet, the image cache."""
+
+    fonts: FontConfiguration | None = None
+    stylesheet: weasyprint.CSS | None = None
+    cache: dict[str, Any]
+
+    def __init__(self) -> None:
+        self.cache = {}
+
+
+class HtmlRenderer:
+    """Renders HTML templates to PDF/A; build once, share between threads."""
+
+    def __init__(self, templates: Path):
+        """Compile nothing yet, but read every asset once; ``templates`` is the catalogue root."""
+        self._root = templates.resolve()
+        self._base_url = self._root.as_uri() + "/"
+        assets_root = self._root / ASSETS_DIR
+        self._assets = {
+            path.relative_to(self._root).as_posix(): path.read_bytes()
+            for path in sorted(assets_root.rglob("*"))
+            if path.is_file()
+        }
+        self._environment = template_environment(self._root, autoescape=True)
+        self._warm = _Warm()
+
+    @property
+    def environment(self) -> jinja2.Environment:
+        """The Jinja2 environment (for template checks)."""
+        return self._environment
+
+    def _fetcher(self) -> _AssetFetcher:
+        return _AssetFetcher(self._assets, self._base_url)
+
+    def _prepared(self) -> _Warm:
+        warm = self._warm
+        if warm.fonts is None:
+            warm.fonts = FontConfiguration()
+            css = self._assets.get(STYLESHEET, b"").decode()
+            warm.stylesheet = weasyprint.CSS(
+                string=css,
+                base_url=self._base_url + STYLESHEET,
+                url_fetcher=self._fetcher(),
+                font_config=warm.fonts,
+            )
+        return warm
+
+    def to_html(self, template: str, context: dict[str, Any]) -> str:
+        """Merge the context into a template; :class:`TemplateError` on any template fault."""
+        try:
+            return self._environment.get_template(template).render(context)
+        except jinja2.TemplateError as error:
+            raise TemplateError(f"Template {template} failed: {error}") from None
+
+    def render(self, template: str, context: dict[str, Any]) -> bytes:
+        """Render a template with a context to PDF/A-3b bytes."""
+        return self.html_to_pdf(self.to_html(template, context))
+
+    def html_to_pdf(self, html: str) -> bytes:
+        """Lay out merged HTML with the warm fonts and stylesheet, as PDF/A-3b."""
+        warm = self._prepared()
+        try:
+            document = weasyprint.HTML(
+                string=html, base_url=self._base_url, url_fetcher=self._fetcher()
+            )
+            pdf: bytes = document.write_pdf(
+                stylesheets=[warm.stylesheet],
+                font_config=warm.fonts,
+                pdf_variant=PDF_VARIANT,
+                cache=warm.cache,
+            )
+        except FatalURLFetchingError as error:
+            cause = error.__cause__ or error
+            raise ForbiddenResource(
+                f"The letter template tried to load something outside its assets ({cause}); "
+                "the render was stopped"
+            ) from None
+        return pdf
+

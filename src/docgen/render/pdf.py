@@ -1,0 +1,138 @@
+"""PDF finishing shared by both rendering paths: the request attachment and the draft stamp.
+
+Every letter carries its validated request as an associated JSON file (PDF/A-3 allows
+attachments with an ``/AFRelationship``), so a receiving system can read the letter's data from
+the file itself. A draft additionally gets a stamp on every page, drawn with an embedded font so
+the PDF/A stays valid.
+
+Example::
+
+    pdf = finish(pdf, attach=request, draft_text="KONSEP")
+    read_request(pdf) == request    # True
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from datetime import UTC, datetime
+from html import escape
+
+import weasyprint
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from docgen.errors import RenderError
+from docgen.models import LetterRequest
+
+__all__ = [
+    "ATTACHMENT_DESCRIPTION",
+    "ATTACHMENT_NAME",
+    "attachment_bytes",
+    "finish",
+    "read_request",
+]
+
+ATTACHMENT_NAME = "docgen-request.json"
+"""File name of the embedded request in every letter."""
+ATTACHMENT_DESCRIPTION = "Data permohonan dan keputusan (JSON) yang menjadi dasar surat ini"
+"""Description shown by PDF readers next to the attachment."""
+
+
+def attachment_bytes(request: LetterRequest) -> bytes:
+    """The request as it is embedded: canonical JSON, UTF-8."""
+    return request.model_dump_json(indent=2).encode()
+
+
+def finish(pdf: bytes, *, attach: LetterRequest | None = None, draft_text: str | None = None) -> bytes:
+    """Attach the request and/or stamp every page as a draft, in one incremental update."""
+    if attach is None and draft_text is None:
+        return pdf
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        if attach is not None:
+            _embed(writer, attachment_bytes(attach))
+        if draft_text is not None:
+            _stamp(writer, draft_text)
+        out = io.BytesIO()
+        writer.write(out)
+    except (PdfError, ValueError, KeyError) as error:
+        raise RenderError(f"Could not finish the rendered PDF: {error}") from error
+    return out.getvalue()
+
+
+def _embed(writer: IncrementalPdfFileWriter, data: bytes) -> None:
+    now = datetime.now(UTC)
+    stream = EmbeddedFileObject.from_file_data(
+        writer,
+        data=data,
+        mime_type="application/json",
+        params=EmbeddedFileParams(creation_date=now, modification_date=now),
+    )
+    spec = FileSpec(
+        file_spec_string=ATTACHMENT_NAME,
+        file_name=ATTACHMENT_NAME,
+        embedded_data=stream,
+        description=ATTACHMENT_DESCRIPTION,
+        af_relationship=generic.pdf_name("/Data"),
+    )
+    embed_file(writer, spec)
+
+
+@functools.cache
+def _stamp_pdf(label: str) -> bytes:
+    """A one-page PDF holding just the stamp, laid out once per label by WeasyPrint.
+
+    WeasyPrint shapes and embeds the font exactly as in the letters themselves, so the stamped
+    draft keeps every font embedded (PDF/A) and the text reads correctly.
+    """
+    html = (
+        "<style>@page{size:120mm 11mm;margin:0}"
+        "body{margin:0;font:bold 13pt 'Liberation Sans',sans-serif;color:#c11;"
+        "border:1.5pt solid #c11;height:9mm;line-height:9mm;text-align:center;"
+        "letter-spacing:1pt}</style><body>" + escape(label) + "</body>"
+    )
+    pdf: bytes = weasyprint.HTML(string=html).write_pdf(pdf_variant="pdf/a-3b")
+    return pdf
+
+
+def _stamp(writer: IncrementalPdfFileWriter, label: str) -> None:
+    stamp = writer.import_page_as_xobject(PdfFileReader(io.BytesIO(_stamp_pdf(label))), 0)
+    stamp_box = stamp.get_object()["/BBox"]
+    stamp_width, stamp_height = float(stamp_box[2]), float(stamp_box[3])
+    for index in range(int(writer.root["/Pages"]["/Count"])):
+        page = writer.find_page_for_modification(index)[0].get_object()
+        box = page["/MediaBox"]
+        width, height = float(box[2]), float(box[3])
+        # top centre, inside the top margin, so no text of the letter is covered
+        x, y = (width - stamp_width) / 2, height - stamp_height - 10
+        # a name per page: renderers often share one resource dictionary between pages
+        name = generic.pdf_name(f"/DocgenDraftStamp{index}")
+        resources = generic.DictionaryObject(
+            {generic.pdf_name("/XObject"): generic.DictionaryObject({name: stamp})}
+        )
+        # the page's own content may leave its coordinate system changed (WeasyPrint flips
+        # it without q/Q): wrap it in q ... Q so the stamp is drawn in default page space
+        opening = generic.StreamObject(stream_data=b"q\n")
+        writer.add_stream_to_page(index, writer.add_object(opening), prepend=True)
+        drawing = f"\nQ q 1 0 0 1 {x:.2f} {y:.2f} cm {name} Do Q\n".encode()
+        stream = writer.add_object(generic.StreamObject(stream_data=drawing))
+        writer.add_stream_to_page(index, stream, resources=resources)
+
+
+def read_request(pdf: bytes) -> LetterRequest:
+    """Read back the request embedded in a letter; :class:`RenderError` if it has none."""
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+        for index in range(0, len(names), 2):
+            if str(names[index]) == ATTACHMENT_NAME:
+                spec = names[index + 1].get_object()
+                data = spec["/EF"]["/F"].get_object().data
+                return LetterRequest.from_json(data, source=ATTACHMENT_NAME)
+    except (PdfError, KeyError, TypeError, ValueError) as error:
+        raise RenderError(f"The PDF carries no readable request data: {error}") from None
+    raise RenderError("The PDF carries no request data")

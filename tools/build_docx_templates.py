@@ -1,0 +1,693 @@
+"""Build the DOCX letter templates in ``templates/docx/`` with python-docx.
+
+Run from the project root::
+
+    .venv/bin/python tools/build_docx_templates.py
+
+The output is deterministic (fixed document properties, fixed ZIP timestamps), so rebuilding
+without changes to this script leaves the files byte-for-byte the same.
+
+The templates are docxtpl (Jinja2) templates and use only the names of ``docgen.context``
+(``letter``, ``request``, ``service``, ``dg``, ``agency``, ``esign``) and the filters of
+``docgen.formatting``. Every ``{{ ... }}`` tag is written in one run; ``{%tr %}`` and ``{%p %}``
+tags sit in rows and paragraphs of their own.
+
+Geometry the renderer relies on (A4, every page):
+
+* margins: left 2.5 cm, right 2 cm, top 2 cm, bottom 3.5 cm; footer distance 0.8 cm;
+* footer: a two-column borderless table whose left cell is an empty 2.4 cm x 2.4 cm square,
+  reserved for the verification QR code, flush with the left margin;
+* signature: an empty paragraph exactly 3 cm high between the signatory's title and name,
+  reserved for the visible electronic signature.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from docx import Document
+from docx.blkcntnr import BlockItemContainer
+from docx.document import Document as DocxDocument
+from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.oxml.xmlchemy import BaseOxmlElement
+from docx.section import Section
+from docx.shared import Cm, Pt
+from docx.table import Table, _Cell
+from docx.text.paragraph import Paragraph
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "templates" / "docx"
+
+FONT = "Liberation Serif"
+BODY_PT = 12
+TEXT_WIDTH_CM = 16.5  # 21 cm minus margins of 2.5 cm (left) and 2 cm (right)
+FIXED_TIME = datetime(2026, 1, 1, 0, 0, 0)
+ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+STYLES_WITH_EFFECTS = "http://schemas.microsoft.com/office/2007/relationships/stylesWithEffects"
+
+Align = WD_ALIGN_PARAGRAPH
+Container = BlockItemContainer | DocxDocument
+
+
+# --------------------------------------------------------------------------- low-level helpers
+
+
+def twips(cm: float) -> int:
+    """Centimetres in twentieths of a point, as WordprocessingML measures most lengths."""
+    return round(cm * 567)
+
+
+def child(parent: BaseOxmlElement, tag: str, **attrs: str) -> BaseOxmlElement:
+    """Append a new ``tag`` element to ``parent`` with ``w:`` attributes."""
+    element = OxmlElement(tag)
+    for name, value in attrs.items():
+        element.set(qn(f"w:{name}"), value)
+    parent.append(element)
+    return element
+
+
+@dataclass(frozen=True)
+class Fmt:
+    """How a run of text looks."""
+
+    bold: bool = False
+    italic: bool = False
+    underline: bool = False
+    size: float | None = None
+
+
+PLAIN = Fmt()
+BOLD = Fmt(bold=True)
+
+
+def run(paragraph: Paragraph, text: str, fmt: Fmt = PLAIN) -> None:
+    """Add one run; a docxtpl tag must always be written whole by one call."""
+    r = paragraph.add_run(text)
+    if fmt.bold:
+        r.bold = True
+    if fmt.italic:
+        r.italic = True
+    if fmt.underline:
+        r.underline = True
+    if fmt.size is not None:
+        r.font.size = Pt(fmt.size)
+
+
+def par(
+    container: Container,
+    *parts: str | tuple[str, Fmt],
+    align: WD_ALIGN_PARAGRAPH = Align.LEFT,
+    size: float | None = None,
+    before: float = 0,
+    after: float = 0,
+    left: float = 0,
+    first: float = 0,
+    keep: bool = False,
+) -> Paragraph:
+    """Add a paragraph made of ``parts`` (text, or text with its format).
+
+    ``left`` and ``first`` are the left and first-line indents in cm (``first`` negative for a
+    hanging indent, with a tab stop at ``left``); ``before``/``after`` are spacing in points.
+    """
+    p = container.add_paragraph()
+    pf = p.paragraph_format
+    pf.alignment = align
+    pf.space_before = Pt(before)
+    pf.space_after = Pt(after)
+    if left:
+        pf.left_indent = Cm(left)
+    if first:
+        pf.first_line_indent = Cm(first)
+    if first < 0:
+        pf.tab_stops.add_tab_stop(Cm(left))
+    if keep:
+        pf.keep_with_next = True
+    for part in parts:
+        text, fmt = (part, PLAIN) if isinstance(part, str) else part
+        if size is not None and fmt.size is None:
+            fmt = Fmt(fmt.bold, fmt.italic, fmt.underline, size)
+        run(p, text, fmt)
+    return p
+
+
+def tag(container: Container, statement: str) -> None:
+    """A paragraph that holds only a docxtpl paragraph tag, e.g. ``{%p if x %}``."""
+    container.add_paragraph().add_run("{%p " + statement + " %}")
+
+
+def drop_first_paragraph(container: BlockItemContainer) -> None:
+    """Remove the empty paragraph python-docx puts in every new cell, header and footer."""
+    first = container.paragraphs[0]
+    assert not first.text
+    element = first._p
+    parent = element.getparent()
+    assert parent is not None
+    parent.remove(element)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def table(
+    container: Container,
+    rows: int,
+    widths_cm: Sequence[float],
+    *,
+    borders: bool = False,
+    pad_cm: float = 0.0,
+    indent_cm: float = 0.0,
+) -> Table:
+    """A fixed-layout table with exact column widths; borderless unless ``borders``."""
+    target = container._body if isinstance(container, DocxDocument) else container
+    t = target.add_table(rows=rows, cols=len(widths_cm), width=Cm(sum(widths_cm)))
+    t.alignment = WD_TABLE_ALIGNMENT.LEFT
+    t.autofit = False
+    tbl_pr = t._tbl.tblPr
+    for old in tbl_pr.findall(qn("w:tblW")):
+        tbl_pr.remove(old)
+    child(tbl_pr, "w:tblW", w=str(twips(sum(widths_cm))), type="dxa")
+    # Word and LibreOffice put the first cell's text, not its border, at the indent: shift a
+    # padded table right by its padding so that its borders line up with the text margin.
+    if indent_cm + pad_cm:
+        child(tbl_pr, "w:tblInd", w=str(twips(indent_cm + pad_cm)), type="dxa")
+    edges = ("top", "left", "bottom", "right", "insideH", "insideV")
+    tbl_borders = child(tbl_pr, "w:tblBorders")
+    for edge in edges:
+        if borders:
+            child(tbl_borders, f"w:{edge}", val="single", sz="4", space="0", color="000000")
+        else:
+            child(tbl_borders, f"w:{edge}", val="nil")
+    child(tbl_pr, "w:tblLayout", type="fixed")
+    margins = child(tbl_pr, "w:tblCellMar")
+    for edge, value in (("top", 0.0), ("left", pad_cm), ("bottom", 0.0), ("right", pad_cm)):
+        child(margins, f"w:{edge}", w=str(twips(value)), type="dxa")
+    look = tbl_pr.find(qn("w:tblLook"))
+    if look is not None:
+        tbl_pr.remove(look)
+    grid = t._tbl.tblGrid
+    for col, width in zip(grid.findall(qn("w:gridCol")), widths_cm, strict=True):
+        col.set(qn("w:w"), str(twips(width)))
+    for row in t.rows:
+        for cell, width in zip(row.cells, widths_cm, strict=True):
+            cell.width = Cm(width)
+    return t
+
+
+def row_props(t: Table, index: int, *, header: bool = False, height_cm: float = 0.0) -> None:
+    """Rows never split across pages; a header row repeats; a height makes the row exact."""
+    tr_pr = t.rows[index]._tr.get_or_add_trPr()
+    child(tr_pr, "w:cantSplit")
+    if height_cm:
+        child(tr_pr, "w:trHeight", val=str(twips(height_cm)), hRule="exact")
+    if header:
+        child(tr_pr, "w:tblHeader")
+
+
+def shade(cell: _Cell, fill: str) -> None:
+    """Fill a cell with a background colour."""
+    child(cell._tc.get_or_add_tcPr(), "w:shd", val="clear", color="auto", fill=fill)
+
+
+def tag_row(t: Table, index: int, statement: str) -> None:
+    """Make row ``index`` hold only a docxtpl row tag, e.g. ``{%tr endfor %}``."""
+    t.rows[index].cells[0].paragraphs[0].add_run("{%tr " + statement + " %}")
+
+
+# --------------------------------------------------------------------------- page furniture
+
+
+def setup(doc: DocxDocument, title: str) -> Section:
+    """Page size, margins, default font and document properties."""
+    section = doc.sections[0]
+    section.page_width = Cm(21)
+    section.page_height = Cm(29.7)
+    section.left_margin = Cm(2.5)
+    section.right_margin = Cm(2)
+    section.top_margin = Cm(2)
+    section.bottom_margin = Cm(3.5)
+    section.header_distance = Cm(1)
+    section.footer_distance = Cm(0.8)
+    section.different_first_page_header_footer = True
+
+    normal = doc.styles["Normal"]
+    normal.font.name = FONT
+    normal.font.size = Pt(BODY_PT)
+    r_pr = normal.element.get_or_add_rPr()
+    fonts = r_pr.find(qn("w:rFonts"))
+    assert fonts is not None
+    for attr in ("ascii", "hAnsi", "cs", "eastAsia"):
+        fonts.set(qn(f"w:{attr}"), FONT)
+    for lang in r_pr.findall(qn("w:lang")):
+        r_pr.remove(lang)
+    child(r_pr, "w:lang", val="id-ID", eastAsia="id-ID", bidi="ar-SA")
+    pf = normal.paragraph_format
+    pf.space_before = Pt(0)
+    pf.space_after = Pt(0)
+    pf.line_spacing_rule = WD_LINE_SPACING.SINGLE
+    pf.widow_control = True
+
+    # Drop parts that carry nothing for a letter: python-docx's thumbnail image (its own logo)
+    # and Word 2010's duplicate style sheet.
+    package_rels = doc.part.package.rels
+    for key in [k for k, rel in package_rels.items() if rel.reltype == RT.THUMBNAIL]:
+        package_rels.pop(key)
+    doc_rels = doc.part.rels
+    for key in [k for k, rel in doc_rels.items() if rel.reltype == STYLES_WITH_EFFECTS]:
+        doc_rels.pop(key)
+
+    props = doc.core_properties
+    props.title = title
+    props.subject = "Templat surat docgen (docxtpl)"
+    props.author = "docgen"
+    props.last_modified_by = "docgen"
+    props.comments = "Dibuat oleh tools/build_docx_templates.py; jangan disunting manual."
+    props.revision = 1
+    props.created = FIXED_TIME
+    props.modified = FIXED_TIME
+    return section
+
+
+def letterhead(section: Section) -> None:
+    """Kop surat in the first page's header only, with a thick-thin double rule under it."""
+    header = section.first_page_header
+    header.is_linked_to_previous = False
+    par(header, ("{{ agency.ministry }}", Fmt(bold=True, size=14)), align=Align.CENTER)
+    par(header, ("{{ dg.name }}", Fmt(bold=True, size=12)), align=Align.CENTER, before=1)
+    par(header, "{{ dg.address }}", align=Align.CENTER, size=10, before=2)
+    last = par(
+        header,
+        "{{ dg.phone }}",
+        "; Laman ",
+        "{{ dg.website }}",
+        "{{ '; Pos-el ' ~ dg.email if dg.email else '' }}",
+        align=Align.CENTER,
+        size=10,
+        after=2,
+    )
+    p_pr = last._p.get_or_add_pPr()
+    p_bdr = OxmlElement("w:pBdr")
+    child(p_bdr, "w:bottom", val="thickThinSmallGap", sz="24", space="4", color="000000")
+    # pBdr must come before spacing/indentation/alignment in w:pPr.
+    p_pr.insert_element_before(
+        p_bdr, "w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap",
+        "w:overflowPunct", "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi",
+        "w:adjustRightInd", "w:snapToGrid", "w:spacing", "w:ind", "w:contextualSpacing",
+        "w:mirrorIndents", "w:suppressOverlap", "w:jc", "w:textDirection", "w:textAlignment",
+        "w:textboxTightWrap", "w:outlineLvl", "w:divId", "w:cnfStyle", "w:rPr", "w:sectPr",
+        "w:pPrChange",
+    )
+    par(header, "", size=6)
+    drop_first_paragraph(header)
+
+
+def field(paragraph: Paragraph, instruction: str, placeholder: str, fmt: Fmt) -> None:
+    """A Word field (``PAGE``, ``NUMPAGES``) as begin / instruction / separate / result / end."""
+    for kind, text in (("begin", None), ("instr", instruction), ("separate", None),
+                       ("result", placeholder), ("end", None)):
+        r = paragraph.add_run()
+        if fmt.size is not None:
+            r.font.size = Pt(fmt.size)
+        if kind == "instr":
+            instr = child(r._r, "w:instrText")
+            instr.set(qn("xml:space"), "preserve")
+            instr.text = f" {text} \\* MERGEFORMAT "
+        elif kind == "result":
+            r.text = text or ""
+        else:
+            child(r._r, "w:fldChar", fldCharType=kind)
+
+
+def footer(section: Section) -> None:
+    """Every page: QR square on the left, e-signature notice and page number on the right."""
+    qr = 2.4
+    for ftr in (section.first_page_footer, section.footer):
+        ftr.is_linked_to_previous = False
+        t = table(ftr, 1, [qr, TEXT_WIDTH_CM - qr])
+        borders = t._tbl.tblPr.find(qn("w:tblBorders"))
+        assert borders is not None
+        top = borders.find(qn("w:top"))
+        assert top is not None
+        top.set(qn("w:val"), "single")
+        top.set(qn("w:sz"), "4")
+        top.set(qn("w:color"), "808080")
+        row_props(t, 0, height_cm=qr)
+        square, notice = t.rows[0].cells
+        square.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+        notice.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
+        small = Fmt(size=7.5)
+        par(notice, ("{{ esign.footer }}", small), align=Align.JUSTIFY, left=0.3)
+        par(notice, ("{{ esign.legal_basis }}", Fmt(italic=True, size=7.5)),
+            align=Align.JUSTIFY, left=0.3, before=2)
+        page = par(notice, ("Halaman ", Fmt(size=8)), align=Align.RIGHT, before=4)
+        field(page, "PAGE", "1", Fmt(size=8))
+        run(page, " dari ", Fmt(size=8))
+        field(page, "NUMPAGES", "1", Fmt(size=8))
+        drop_first_paragraph(notice)
+        # The table comes first; the footer's own paragraph (which must end it) shrinks to 1 pt.
+        tail = ftr.paragraphs[0]
+        tail.paragraph_format.line_spacing = Pt(1)
+        tail.paragraph_format.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+        tail._p.addprevious(t._tbl)
+
+
+# --------------------------------------------------------------------------- letter parts
+
+
+def date_and_particulars(doc: DocxDocument) -> None:
+    """Place and date on the right; Nomor / Sifat / Lampiran / Hal on the left."""
+    par(doc, "{{ letter.place }}, {{ letter.date | tanggal }}", align=Align.RIGHT, after=6)
+    rows = [
+        ("Nomor", "{{ letter.number }}"),
+        ("Sifat", "{{ letter.nature }}"),
+        ("Lampiran", "{{ letter.enclosure }}"),
+        ("Hal", "{{ letter.subject }}"),
+    ]
+    t = table(doc, len(rows), [2.5, 0.5, TEXT_WIDTH_CM - 3.0])
+    for index, (label, value) in enumerate(rows):
+        label_cell, colon_cell, value_cell = t.rows[index].cells
+        par(label_cell, label)
+        par(colon_cell, ":")
+        par(value_cell, value)
+        for cell in (label_cell, colon_cell, value_cell):
+            drop_first_paragraph(cell)
+        row_props(t, index)
+
+
+def addressee(doc: DocxDocument) -> None:
+    """``Yth.`` and the addressee, organisation (if any) and ``di <place>``."""
+    par(doc, "", after=6)
+    par(doc, "Yth.\t", "{{ request.addressee.title }}", left=1.0, first=-1.0)
+    tag(doc, "if request.addressee.organisation")
+    par(doc, "{{ request.addressee.organisation }}", left=1.0)
+    tag(doc, "endif")
+    par(doc, "di ", "{{ request.addressee.place }}", left=1.0, after=12)
+
+
+def body(doc: DocxDocument, *parts: str | tuple[str, Fmt], after: float = 6) -> Paragraph:
+    """A justified body paragraph with a first-line indent."""
+    return par(doc, *parts, align=Align.JUSTIFY, first=1.25, after=after)
+
+
+def opening(doc: DocxDocument, tail: str) -> None:
+    """The sentence citing the application letter, followed by ``tail``."""
+    body(
+        doc,
+        "Menindaklanjuti surat Saudara Nomor ",
+        "{{ request.application.number }}",
+        " tanggal ",
+        "{{ request.application.date | tanggal }}",
+        " perihal ",
+        "{{ request.application.subject }}",
+        tail,
+        after=4,
+    )
+
+
+def company(doc: DocxDocument) -> None:
+    """The applicant's particulars as an indented borderless table."""
+    rows = [
+        ("Nama Perusahaan", "{{ request.applicant.name }}"),
+        ("NIB", "{{ request.applicant.nib }}"),
+        ("NPWP", "{{ request.applicant.npwp }}"),
+        ("Alamat", "{{ request.applicant.address }}"),
+    ]
+    t = table(doc, len(rows), [3.75, 0.5, TEXT_WIDTH_CM - 1.25 - 4.25], indent_cm=1.25)
+    for index, (label, value) in enumerate(rows):
+        label_cell, colon_cell, value_cell = t.rows[index].cells
+        par(label_cell, label)
+        par(colon_cell, ":")
+        par(value_cell, (value, BOLD) if index == 0 else value)
+        for cell in (label_cell, colon_cell, value_cell):
+            drop_first_paragraph(cell)
+        row_props(t, index)
+    par(doc, "", after=4)
+
+
+def numbered(doc: DocxDocument, items: str, var: str, *, size: float | None = None) -> None:
+    """A loop of hanging-indent paragraphs numbered ``1.``, ``2.`` ... with ``loop.index``."""
+    tag(doc, f"for {var} in {items}")
+    par(doc, "{{ loop.index }}", ".\t", "{{ " + var + " }}", align=Align.JUSTIFY,
+        left=1.9, first=-0.65, after=2, size=size)
+    tag(doc, "endfor")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the goods table."""
+
+    header: str
+    width_cm: float
+    value: str
+    align: WD_ALIGN_PARAGRAPH = Align.LEFT
+
+
+def col(header: str, width_cm: float, value: str, align: str = "left") -> Column:
+    """A goods-table column; ``align`` is ``left``, ``center`` or ``right``."""
+    aligns = {"left": Align.LEFT, "center": Align.CENTER, "right": Align.RIGHT}
+    return Column(header, width_cm, value, aligns[align])
+
+
+NO = "{{ loop.index }}"
+HS = "{{ item.tariff_code }}"
+DESCRIPTION = "{{ item.description }}"
+QUANTITY = "{{ item.quantity | angka }}"
+UNIT = "{{ item.unit }}"
+COUNTRY = "{{ item.country_of_origin or '-' }}"
+PORT = "{{ item.destination_port or '-' }}"
+
+
+def goods_table(doc: DocxDocument, columns: Sequence[Column], size: float) -> None:
+    """The goods table: a repeating header row and one row per item, never split."""
+    widths = [c.width_cm for c in columns]
+    assert abs(sum(widths) - TEXT_WIDTH_CM) < 0.01, sum(widths)
+    t = table(doc, 4, widths, borders=True, pad_cm=0.1)
+    for cell, column in zip(t.rows[0].cells, columns, strict=True):
+        par(cell, (column.header, Fmt(bold=True, size=size)), align=Align.CENTER,
+            before=2, after=2)
+        drop_first_paragraph(cell)
+        cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
+        shade(cell, "E7E6E6")
+    row_props(t, 0, header=True)
+    # Rows: header, "{%tr for %}", the item, "{%tr endfor %}"; the tag rows vanish on rendering.
+    tag_row(t, 1, "for item in request.items")
+    tag_row(t, 3, "endfor")
+    item_row = t.rows[2]
+    for cell, column in zip(item_row.cells, columns, strict=True):
+        par(cell, (column.value, Fmt(size=size)), align=column.align, before=1, after=1)
+        drop_first_paragraph(cell)
+        cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+    row_props(t, 2)
+    par(doc, "", after=4)
+
+
+def conditions_and_validity(doc: DocxDocument) -> None:
+    """Conditions of approval (when there are any), validity and the standing clause."""
+    tag(doc, "if request.decision.conditions")
+    body(doc, "Perusahaan sebagaimana tersebut di atas wajib memenuhi ketentuan sebagai berikut:",
+         after=2)
+    numbered(doc, "request.decision.conditions", "c")
+    par(doc, "", after=4)
+    tag(doc, "endif")
+    body(
+        doc,
+        "{{ service.kind.label }}",
+        " ini berlaku sampai dengan ",
+        ("{{ request.valid_until | tanggal }}", BOLD),
+        " dan hanya dapat digunakan oleh perusahaan tersebut di atas untuk barang sebagaimana "
+        "tercantum dalam tabel. Apabila di kemudian hari terdapat kekeliruan atau data yang "
+        "disampaikan tidak benar, ",
+        "{{ service.kind.label }}",
+        " ini dapat ditinjau kembali dan dicabut sesuai dengan ketentuan peraturan "
+        "perundang-undangan.",
+    )
+
+
+def closing(doc: DocxDocument) -> None:
+    """The closing sentence, kept with the signature."""
+    p = body(
+        doc,
+        "Demikian disampaikan, atas perhatian dan kerja sama Saudara diucapkan terima kasih.",
+        after=12,
+    )
+    p.paragraph_format.keep_with_next = True
+
+
+def signature(doc: DocxDocument) -> None:
+    """Signature block on the right half, with an empty 3 cm space for the e-signature."""
+    t = table(doc, 1, [8.0, TEXT_WIDTH_CM - 8.0])
+    row_props(t, 0)
+    cell = t.rows[0].cells[1]
+    tag(cell, "if request.signatory.delegation")
+    par(cell, "{{ request.signatory.delegation }}", keep=True)
+    tag(cell, "endif")
+    par(
+        cell,
+        "{{ (request.signatory.acting ~ ' ' if request.signatory.acting else '') "
+        "~ request.signatory.title }}",
+        ",",
+        keep=True,
+    )
+    space = par(cell, "", keep=True)
+    space.paragraph_format.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+    space.paragraph_format.line_spacing = Cm(3)
+    par(cell, ("{{ request.signatory.name }}", Fmt(bold=True, underline=True)), keep=True)
+    par(cell, "NIP ", "{{ request.signatory.nip }}")
+    drop_first_paragraph(cell)
+    drop_first_paragraph(t.rows[0].cells[0])
+    par(t.rows[0].cells[0], "")
+
+
+def copies(doc: DocxDocument) -> None:
+    """``Tembusan:`` and the numbered copies, when there are any."""
+    tag(doc, "if request.copies")
+    par(doc, "Tembusan:", size=11, before=12, after=2, keep=True)
+    tag(doc, "for c in request.copies")
+    par(doc, "{{ loop.index }}", ".\t", "{{ c }}", size=11, left=0.6, first=-0.6)
+    tag(doc, "endfor")
+    tag(doc, "endif")
+
+
+# --------------------------------------------------------------------------- the letters
+
+
+def approval(title: str, columns: Sequence[Column], table_pt: float) -> DocxDocument:
+    """A rekomendasi / pertimbangan teknis granting the goods in ``columns``."""
+    doc = Document()
+    section = setup(doc, title)
+    letterhead(section)
+    footer(section)
+    date_and_particulars(doc)
+    addressee(doc)
+    opening(doc, ", bersama ini kami sampaikan bahwa permohonan tersebut diajukan oleh:")
+    company(doc)
+    body(
+        doc,
+        "Berdasarkan ",
+        "{{ service.regulation }}",
+        " dan hasil verifikasi atas permohonan tersebut, dengan ini diberikan ",
+        ("{{ service.kind.label }}", BOLD),
+        " kepada perusahaan tersebut di atas untuk barang dengan rincian sebagai berikut:",
+    )
+    goods_table(doc, columns, table_pt)
+    conditions_and_validity(doc)
+    closing(doc)
+    signature(doc)
+    copies(doc)
+    return doc
+
+
+def rejection() -> DocxDocument:
+    """The shared rejection letter: the application cannot be granted, with the reasons."""
+    doc = Document()
+    section = setup(doc, "Penolakan permohonan")
+    letterhead(section)
+    footer(section)
+    date_and_particulars(doc)
+    addressee(doc)
+    opening(doc, ", yang diajukan oleh:")
+    company(doc)
+    body(
+        doc,
+        "Dengan ini kami sampaikan bahwa berdasarkan ",
+        "{{ service.regulation }}",
+        " dan hasil verifikasi atas permohonan tersebut, permohonan ",
+        ("{{ service.title }}", BOLD),
+        " ",
+        ("tidak dapat diberikan", BOLD),
+        " dengan alasan sebagai berikut:",
+        after=2,
+    )
+    numbered(doc, "request.decision.reasons", "r")
+    par(doc, "", after=4)
+    body(
+        doc,
+        "Perusahaan dapat mengajukan permohonan baru setelah memenuhi persyaratan sesuai dengan "
+        "ketentuan peraturan perundang-undangan.",
+    )
+    closing(doc)
+    signature(doc)
+    copies(doc)
+    return doc
+
+
+TEMPLATES: dict[str, tuple[str, list[Column], float]] = {
+    "agro-rekom-gula.docx": (
+        "Rekomendasi Impor Gula Kristal Mentah",
+        [
+            col("No", 0.8, NO, "center"),
+            col("Pos Tarif/HS", 2.0, HS, "center"),
+            col("Uraian Barang", 4.5, DESCRIPTION),
+            col("Jumlah", 2.2, QUANTITY, "right"),
+            col("Satuan", 1.6, UNIT, "center"),
+            col("Negara Asal", 2.3, COUNTRY, "center"),
+            col("Pelabuhan Tujuan", 3.1, PORT, "center"),
+        ],
+        10,
+    ),
+    "ikft-pertek-ban.docx": (
+        "Pertimbangan Teknis Impor Ban",
+        [
+            col("No", 0.8, NO, "center"),
+            col("Pos Tarif/HS", 1.9, HS, "center"),
+            col("Uraian Barang", 2.6, DESCRIPTION),
+            col("Tipe", 1.7, "{{ item.type or '-' }}", "center"),
+            col("Merek", 2.0, "{{ item.brand or '-' }}", "center"),
+            col("Ukuran", 2.0, "{{ item.size or '-' }}", "center"),
+            col("Negara Asal", 1.75, COUNTRY, "center"),
+            col("Pelabuhan Tujuan", 2.0, PORT, "center"),
+            col("Jumlah (buah)", 1.75, QUANTITY, "right"),
+        ],
+        9,
+    ),
+    "ilmate-pertek-btb.docx": (
+        "Pertimbangan Teknis Impor Barang Modal Tidak Baru",
+        [
+            col("No", 0.8, NO, "center"),
+            col("Pos Tarif/HS", 1.9, HS, "center"),
+            col("Uraian Barang", 3.4, DESCRIPTION),
+            col("Spesifikasi", 3.1, "{{ item.specification or '-' }}"),
+            col("Jumlah", 1.8, QUANTITY, "right"),
+            col("Satuan", 1.4, UNIT, "center"),
+            col("Negara Asal", 1.8, COUNTRY, "center"),
+            col("Pelabuhan Tujuan", 2.3, PORT, "center"),
+        ],
+        9.5,
+    ),
+}
+
+
+def save(doc: DocxDocument, path: Path) -> None:
+    """Save with fixed ZIP entry times and order, so the same input gives the same bytes."""
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            dst.writestr(entry, src.read(info.filename), compresslevel=9)
+    path.write_bytes(out.getvalue())
+
+
+def main() -> None:
+    """Write the four templates."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, (title, columns, size) in TEMPLATES.items():
+        save(approval(title, columns, size), OUT / name)
+        print(f"wrote {(OUT / name).relative_to(ROOT)}")
+    save(rejection(), OUT / "penolakan.docx")
+    print(f"wrote {(OUT / 'penolakan.docx').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
