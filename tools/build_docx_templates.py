@@ -75,6 +75,36 @@ def child(parent: BaseOxmlElement, tag: str, **attrs: str) -> BaseOxmlElement:
     return element
 
 
+# fmt: off
+TBL_PR_ORDER = (
+    "tblStyle", "tblpPr", "tblOverlap", "bidiVisual", "tblStyleRowBandSize",
+    "tblStyleColBandSize", "tblW", "jc", "tblCellSpacing", "tblInd", "tblBorders", "shd",
+    "tblLayout", "tblCellMar", "tblLook", "tblCaption", "tblDescription",
+)
+TC_PR_ORDER = (
+    "cnfStyle", "tcW", "gridSpan", "hMerge", "vMerge", "tcBorders", "shd", "noWrap", "tcMar",
+    "textDirection", "tcFitText", "vAlign", "hideMark",
+)
+
+P_PR_AFTER_BORDER = (
+    "shd", "tabs", "suppressAutoHyphens", "kinsoku", "wordWrap", "overflowPunct", "topLinePunct",
+    "autoSpaceDE", "autoSpaceDN", "bidi", "adjustRightInd", "snapToGrid", "spacing", "ind",
+    "contextualSpacing", "mirrorIndents", "suppressOverlap", "jc", "textDirection",
+    "textAlignment", "textboxTightWrap", "outlineLvl", "divId", "cnfStyle", "rPr", "sectPr",
+    "pPrChange",
+)
+"""What follows ``w:pBdr`` in ``w:pPr``."""
+# fmt: on
+
+
+def reorder(parent: BaseOxmlElement, order: Sequence[str]) -> None:
+    """Put the children of a property element in the order the schema prescribes."""
+    rank = {qn(f"w:{name}"): index for index, name in enumerate(order)}
+    children = sorted(parent, key=lambda element: rank.get(element.tag, len(rank)))
+    for element in children:
+        parent.append(element)
+
+
 @dataclass(frozen=True)
 class Fmt:
     """How a run of text looks."""
@@ -144,6 +174,13 @@ def tag(container: Container, statement: str) -> None:
     container.add_paragraph().add_run("{%p " + statement + " %}")
 
 
+def spacer(container: Container, points: float) -> None:
+    """An empty paragraph exactly ``points`` high, for vertical space after a table or list."""
+    pf = par(container, "").paragraph_format
+    pf.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+    pf.line_spacing = Pt(points)
+
+
 def drop_first_paragraph(container: BlockItemContainer) -> None:
     """Remove the empty paragraph python-docx puts in every new cell, header and footer."""
     first = container.paragraphs[0]
@@ -170,10 +207,10 @@ def table(
     target = container._body if isinstance(container, DocxDocument) else container
     t = target.add_table(rows=rows, cols=len(widths_cm), width=Cm(sum(widths_cm)))
     t.alignment = WD_TABLE_ALIGNMENT.LEFT
-    t.autofit = False
     tbl_pr = t._tbl.tblPr
-    for old in tbl_pr.findall(qn("w:tblW")):
-        tbl_pr.remove(old)
+    for name in ("w:tblW", "w:tblLayout", "w:tblLook", "w:tblStyle"):
+        for old in tbl_pr.findall(qn(name)):
+            tbl_pr.remove(old)
     child(tbl_pr, "w:tblW", w=str(twips(sum(widths_cm))), type="dxa")
     # Word and LibreOffice put the first cell's text, not its border, at the indent: shift a
     # padded table right by its padding so that its borders line up with the text margin.
@@ -190,15 +227,26 @@ def table(
     margins = child(tbl_pr, "w:tblCellMar")
     for edge, value in (("top", 0.0), ("left", pad_cm), ("bottom", 0.0), ("right", pad_cm)):
         child(margins, f"w:{edge}", w=str(twips(value)), type="dxa")
-    look = tbl_pr.find(qn("w:tblLook"))
-    if look is not None:
-        tbl_pr.remove(look)
+    child(
+        tbl_pr,
+        "w:tblLook",
+        val="0000",
+        firstRow="0",
+        lastRow="0",
+        firstColumn="0",
+        lastColumn="0",
+        noHBand="1",
+        noVBand="1",
+    )
+    reorder(tbl_pr, TBL_PR_ORDER)
     grid = t._tbl.tblGrid
     for col, width in zip(grid.findall(qn("w:gridCol")), widths_cm, strict=True):
         col.set(qn("w:w"), str(twips(width)))
     for row in t.rows:
         for cell, width in zip(row.cells, widths_cm, strict=True):
-            cell.width = Cm(width)
+            tc_w = cell._tc.get_or_add_tcPr().get_or_add_tcW()
+            tc_w.set(qn("w:w"), str(twips(width)))
+            tc_w.set(qn("w:type"), "dxa")
     return t
 
 
@@ -214,7 +262,9 @@ def row_props(t: Table, index: int, *, header: bool = False, height_cm: float = 
 
 def shade(cell: _Cell, fill: str) -> None:
     """Fill a cell with a background colour."""
-    child(cell._tc.get_or_add_tcPr(), "w:shd", val="clear", color="auto", fill=fill)
+    tc_pr = cell._tc.get_or_add_tcPr()
+    child(tc_pr, "w:shd", val="clear", color="auto", fill=fill)
+    reorder(tc_pr, TC_PR_ORDER)
 
 
 def tag_row(t: Table, index: int, statement: str) -> None:
@@ -297,22 +347,20 @@ def letterhead(section: Section) -> None:
     p_bdr = OxmlElement("w:pBdr")
     child(p_bdr, "w:bottom", val="thickThinSmallGap", sz="24", space="4", color="000000")
     # pBdr must come before spacing/indentation/alignment in w:pPr.
-    p_pr.insert_element_before(
-        p_bdr, "w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap",
-        "w:overflowPunct", "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi",
-        "w:adjustRightInd", "w:snapToGrid", "w:spacing", "w:ind", "w:contextualSpacing",
-        "w:mirrorIndents", "w:suppressOverlap", "w:jc", "w:textDirection", "w:textAlignment",
-        "w:textboxTightWrap", "w:outlineLvl", "w:divId", "w:cnfStyle", "w:rPr", "w:sectPr",
-        "w:pPrChange",
-    )
+    p_pr.insert_element_before(p_bdr, *(f"w:{name}" for name in P_PR_AFTER_BORDER))
     par(header, "", size=6)
     drop_first_paragraph(header)
 
 
 def field(paragraph: Paragraph, instruction: str, placeholder: str, fmt: Fmt) -> None:
     """A Word field (``PAGE``, ``NUMPAGES``) as begin / instruction / separate / result / end."""
-    for kind, text in (("begin", None), ("instr", instruction), ("separate", None),
-                       ("result", placeholder), ("end", None)):
+    for kind, text in (
+        ("begin", None),
+        ("instr", instruction),
+        ("separate", None),
+        ("result", placeholder),
+        ("end", None),
+    ):
         r = paragraph.add_run()
         if fmt.size is not None:
             r.font.size = Pt(fmt.size)
@@ -345,8 +393,13 @@ def footer(section: Section) -> None:
         notice.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         small = Fmt(size=7.5)
         par(notice, ("{{ esign.footer }}", small), align=Align.JUSTIFY, left=0.3)
-        par(notice, ("{{ esign.legal_basis }}", Fmt(italic=True, size=7.5)),
-            align=Align.JUSTIFY, left=0.3, before=2)
+        par(
+            notice,
+            ("{{ esign.legal_basis }}", Fmt(italic=True, size=7.5)),
+            align=Align.JUSTIFY,
+            left=0.3,
+            before=2,
+        )
         page = par(notice, ("Halaman ", Fmt(size=8)), align=Align.RIGHT, before=4)
         field(page, "PAGE", "1", Fmt(size=8))
         run(page, " dari ", Fmt(size=8))
@@ -384,7 +437,7 @@ def date_and_particulars(doc: DocxDocument) -> None:
 
 def addressee(doc: DocxDocument) -> None:
     """``Yth.`` and the addressee, organisation (if any) and ``di <place>``."""
-    par(doc, "", after=6)
+    spacer(doc, 12)
     par(doc, "Yth.\t", "{{ request.addressee.title }}", left=1.0, first=-1.0)
     tag(doc, "if request.addressee.organisation")
     par(doc, "{{ request.addressee.organisation }}", left=1.0)
@@ -429,14 +482,23 @@ def company(doc: DocxDocument) -> None:
         for cell in (label_cell, colon_cell, value_cell):
             drop_first_paragraph(cell)
         row_props(t, index)
-    par(doc, "", after=4)
+    spacer(doc, 6)
 
 
 def numbered(doc: DocxDocument, items: str, var: str, *, size: float | None = None) -> None:
     """A loop of hanging-indent paragraphs numbered ``1.``, ``2.`` ... with ``loop.index``."""
     tag(doc, f"for {var} in {items}")
-    par(doc, "{{ loop.index }}", ".\t", "{{ " + var + " }}", align=Align.JUSTIFY,
-        left=1.9, first=-0.65, after=2, size=size)
+    par(
+        doc,
+        "{{ loop.index }}",
+        ".\t",
+        "{{ " + var + " }}",
+        align=Align.JUSTIFY,
+        left=1.9,
+        first=-0.65,
+        after=2,
+        size=size,
+    )
     tag(doc, "endfor")
 
 
@@ -471,8 +533,7 @@ def goods_table(doc: DocxDocument, columns: Sequence[Column], size: float) -> No
     assert abs(sum(widths) - TEXT_WIDTH_CM) < 0.01, sum(widths)
     t = table(doc, 4, widths, borders=True, pad_cm=0.1)
     for cell, column in zip(t.rows[0].cells, columns, strict=True):
-        par(cell, (column.header, Fmt(bold=True, size=size)), align=Align.CENTER,
-            before=2, after=2)
+        par(cell, (column.header, Fmt(bold=True, size=size)), align=Align.CENTER, before=2, after=2)
         drop_first_paragraph(cell)
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         shade(cell, "E7E6E6")
@@ -486,16 +547,19 @@ def goods_table(doc: DocxDocument, columns: Sequence[Column], size: float) -> No
         drop_first_paragraph(cell)
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
     row_props(t, 2)
-    par(doc, "", after=4)
+    spacer(doc, 10)
 
 
 def conditions_and_validity(doc: DocxDocument) -> None:
     """Conditions of approval (when there are any), validity and the standing clause."""
     tag(doc, "if request.decision.conditions")
-    body(doc, "Perusahaan sebagaimana tersebut di atas wajib memenuhi ketentuan sebagai berikut:",
-         after=2)
+    body(
+        doc,
+        "Perusahaan sebagaimana tersebut di atas wajib memenuhi ketentuan sebagai berikut:",
+        after=2,
+    )
     numbered(doc, "request.decision.conditions", "c")
-    par(doc, "", after=4)
+    spacer(doc, 6)
     tag(doc, "endif")
     body(
         doc,
@@ -547,12 +611,17 @@ def signature(doc: DocxDocument) -> None:
 
 
 def copies(doc: DocxDocument) -> None:
-    """``Tembusan:`` and the numbered copies, when there are any."""
+    """``Tembusan:`` and the numbered copies, when there are any, kept together on one page."""
     tag(doc, "if request.copies")
-    par(doc, "Tembusan:", size=11, before=12, after=2, keep=True)
-    tag(doc, "for c in request.copies")
-    par(doc, "{{ loop.index }}", ".\t", "{{ c }}", size=11, left=0.6, first=-0.6)
-    tag(doc, "endfor")
+    spacer(doc, 12)
+    t = table(doc, 1, [TEXT_WIDTH_CM])
+    row_props(t, 0)
+    cell = t.rows[0].cells[0]
+    par(cell, "Tembusan:", size=11, after=2)
+    tag(cell, "for c in request.copies")
+    par(cell, "{{ loop.index }}", ".\t", "{{ c }}", size=11, left=0.6, first=-0.6)
+    tag(cell, "endfor")
+    drop_first_paragraph(cell)
     tag(doc, "endif")
 
 
@@ -607,7 +676,7 @@ def rejection() -> DocxDocument:
         after=2,
     )
     numbered(doc, "request.decision.reasons", "r")
-    par(doc, "", after=4)
+    spacer(doc, 6)
     body(
         doc,
         "Perusahaan dapat mengajukan permohonan baru setelah memenuhi persyaratan sesuai dengan "

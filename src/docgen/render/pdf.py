@@ -22,6 +22,7 @@ import weasyprint
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata import xmp_xml
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -33,6 +34,7 @@ __all__ = [
     "ATTACHMENT_NAME",
     "attachment_bytes",
     "finish",
+    "keep_xmp_metadata",
     "read_request",
 ]
 
@@ -53,6 +55,7 @@ def finish(pdf: bytes, *, attach: LetterRequest | None = None, draft_text: str |
         return pdf
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        keep_xmp_metadata(writer)
         if attach is not None:
             _embed(writer, attachment_bytes(attach))
         if draft_text is not None:
@@ -62,6 +65,24 @@ def finish(pdf: bytes, *, attach: LetterRequest | None = None, draft_text: str |
     except (PdfError, ValueError, KeyError) as error:
         raise RenderError(f"Could not finish the rendered PDF: {error}") from error
     return out.getvalue()
+
+
+def keep_xmp_metadata(writer: IncrementalPdfFileWriter) -> None:
+    """Make pyHanko update the document's XMP metadata instead of replacing it.
+
+    pyHanko only edits a metadata stream it parsed itself; handed the renderer's plain stream it
+    writes a new one, dropping the ``pdfaid`` entries that make the file PDF/A. Parsing the
+    existing stream into pyHanko's own type keeps every entry and updates the dates.
+    """
+    existing = writer.root.get("/Metadata")
+    if existing is None:
+        return
+    stream = existing.get_object()
+    if isinstance(stream, xmp_xml.MetadataStream):
+        return
+    parsed = xmp_xml.MetadataStream.from_xmp(xmp_xml.parse_xmp(io.BytesIO(stream.data)))
+    writer.root["/Metadata"] = writer.add_object(parsed)
+    writer.update_root()
 
 
 def _embed(writer: IncrementalPdfFileWriter, data: bytes) -> None:

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: set up what is missing, then run the format and
+# lint checks, strict type checks and every test (real WeasyPrint, LibreOffice, pyHanko, SQLite).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff format --check"; ruff format --check src tests bench tools
+echo "== ruff check";          ruff check src tests bench tools
+echo "== mypy --strict";       mypy
+echo "== pytest";              pytest "$@"

@@ -1,0 +1,136 @@
+"""Every shipped service renders approval and rejection on its real path (WeasyPrint or
+LibreOffice) to a PDF/A-3b that carries the letter's essentials and its request."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from docgen.catalogue import TemplateFormat
+from docgen.config import Settings
+from docgen.models import LetterRequest
+from docgen.render import RenderedLetter, Renderer
+from docgen.render.pdf import ATTACHMENT_NAME, read_request
+
+from tests.helpers import EXAMPLE_FILES, EXAMPLES, load_request, pdf_pages, pdf_text
+
+STEMS = [path.stem for path in EXAMPLE_FILES]
+
+
+def test_every_service_has_an_approval_and_a_rejection_example(renderer: Renderer) -> None:
+    outcomes = {(load_request(path).service, path.stem.rsplit("-", 1)[1]) for path in EXAMPLE_FILES}
+    expected = {(s.code, o) for s in renderer.catalogue for o in ("approved", "rejected")}
+    assert outcomes == expected
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_letter_shows_subject_company_items_and_signatory(
+    stem: str, drafts: dict[str, RenderedLetter], tmp_path: Path
+) -> None:
+    letter = drafts[stem]
+    request = letter.request
+    text = " ".join(pdf_text(letter.pdf, tmp_path).split())
+    subject = request.subject or letter.service.subject
+    assert " ".join(subject.split()[:4]) in text
+    assert request.applicant.name in text
+    assert request.signatory.name in text
+    assert request.signatory.nip in text
+    for item in request.items if request.decision.approved else ():
+        assert item.tariff_code in text
+    for reason in request.decision.reasons:
+        assert " ".join(reason.split()[:5]) in text
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_letter_is_pdfa_3b_with_every_font_embedded(
+    stem: str, drafts: dict[str, RenderedLetter], tmp_path: Path
+) -> None:
+    path = tmp_path / "letter.pdf"
+    path.write_bytes(drafts[stem].pdf)
+    meta = subprocess.run(["pdfinfo", "-meta", str(path)], capture_output=True, text=True).stdout
+    # XMP allows both forms: pdfaid:part="3" and <pdfaid:part>3</pdfaid:part>
+    assert re.search(r'pdfaid:part(="3"|>3<)', meta), meta
+    assert re.search(r'pdfaid:conformance(="B"|>B<)', meta), meta
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True).stdout
+    rows = fonts.splitlines()[2:]
+    assert rows, "a letter with text has fonts"
+    for row in rows:
+        assert row.split()[-5] == "yes", f"font not embedded: {row}"
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_embedded_request_round_trips(
+    stem: str, drafts: dict[str, RenderedLetter], tmp_path: Path
+) -> None:
+    letter = drafts[stem]
+    assert read_request(letter.pdf) == letter.request
+    # and an independent reader (poppler) finds the same attachment
+    path = tmp_path / "letter.pdf"
+    path.write_bytes(letter.pdf)
+    listing = subprocess.run(["pdfdetach", "-list", str(path)], capture_output=True, text=True)
+    assert ATTACHMENT_NAME in listing.stdout
+    saved = tmp_path / "saved.json"
+    subprocess.run(["pdfdetach", "-save", "1", "-o", str(saved), str(path)], check=True)
+    assert LetterRequest.from_json(saved.read_bytes()) == letter.request
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_draft_is_stamped_on_every_page(
+    stem: str, drafts: dict[str, RenderedLetter], settings: Settings, tmp_path: Path
+) -> None:
+    pages = pdf_pages(drafts[stem].pdf, tmp_path)
+    assert pages
+    for page in pages:
+        assert settings.esign.draft_stamp in page
+
+
+@pytest.mark.parametrize(
+    "stem", ["ilmate-pertek-baja-approved", "ikft-pertek-ban-approved"], ids=["html", "docx"]
+)
+def test_long_item_table_flows_with_repeated_header_and_page_numbers(
+    stem: str, drafts: dict[str, RenderedLetter], tmp_path: Path
+) -> None:
+    letter = drafts[stem]
+    assert len(letter.request.items) == 12
+    pages = pdf_pages(letter.pdf, tmp_path)
+    count = len(pages)
+    assert count >= 2
+    for number, page in enumerate(pages, start=1):
+        assert f"Halaman {number} dari {count}" in " ".join(page.split())
+    table_pages = [page for page in pages if any(i.tariff_code in page for i in letter.request.items)]
+    assert len(table_pages) >= 2, "the table should continue on the next page"
+    for page in table_pages:
+        assert "Pos Tarif" in " ".join(page.split()), "the header row is repeated on every page of the table"
+
+
+def test_final_render_prints_the_register_number_and_no_stamp(
+    renderer: Renderer, settings: Settings, tmp_path: Path
+) -> None:
+    request = load_request(EXAMPLES / "ilmate-pertek-baja-approved.json")
+    letter = renderer.render_final(
+        request,
+        number="12/ILMATE/PERTEK/XII/2026",
+        letter_date=date(2026, 12, 1),
+        verification_url="https://verify.example/surat/abc",
+    )
+    text = pdf_text(letter.pdf, tmp_path)
+    assert not letter.draft
+    assert "12/ILMATE/PERTEK/XII/2026" in text
+    assert "1 Desember 2026" in text
+    assert settings.esign.draft_stamp not in text
+
+
+def test_both_formats_are_exercised(drafts: dict[str, RenderedLetter]) -> None:
+    assert {letter.service.format for letter in drafts.values()} == set(TemplateFormat)
+
+
+def test_converter_stays_warm_across_letters(
+    renderer: Renderer, drafts: dict[str, RenderedLetter]
+) -> None:
+    docx_letters = [d for d in drafts.values() if d.service.format is TemplateFormat.DOCX]
+    assert len(docx_letters) >= 6
+    assert renderer.converter.starts == 1
