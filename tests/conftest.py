@@ -17,6 +17,7 @@ from docgen.config import Settings
 from docgen.render import RenderedLetter, Renderer
 from tests.helpers import EXAMPLE_FILES, load_request
 
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings.load()

@@ -12,6 +12,8 @@ from docgen.formatting import (
     add_months,
     angka,
     kuantitas,
+    nip,
+    npwp,
     roman_month,
     tanggal,
     terbilang,
@@ -93,11 +95,6 @@ def test_kuantitas_writes_figures_and_words(value: Decimal | int, expected: str)
 
 # A request may legitimately carry "quantity": "2500.00" (the model accepts up to three
 # decimal places). The figures drop the trailing zeros; the words must say the same number.
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/docgen/formatting.py: terbilang spells trailing zeros of a Decimal "
-    "('2500.00' -> 'dua ribu lima ratus koma nol nol'), so kuantitas disagrees with angka",
-)
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -111,11 +108,6 @@ def test_kuantitas_words_match_figures_for_trailing_zeros(value: Decimal, expect
 
 # The model accepts "quantity": "1E+3" (a valid Decimal with no decimal places); the filter used
 # by the HTML templates must then not crash the render.
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/docgen/formatting.py: terbilang(Decimal('1E+3')) raises ValueError from "
-    "num2words, though LetterRequest accepts such a quantity",
-)
 def test_kuantitas_of_exponent_decimal() -> None:
     assert kuantitas(Decimal("1E+3")) == "1.000 (seribu)"
 
@@ -165,10 +157,25 @@ def test_add_months_clamps_to_month_end(start: date, months: int, expected: date
 
 
 def test_filters_offer_every_formatter_by_name() -> None:
-    assert FILTERS == {
+    expected = {
         "tanggal": tanggal,
         "angka": angka,
         "terbilang": terbilang,
         "kuantitas": kuantitas,
         "romawi": roman_month,
+        "nip": nip,
+        "npwp": npwp,
     }
+    assert dict(FILTERS) == expected
+
+
+def test_nip_is_grouped_as_printed_under_a_signature() -> None:
+    assert nip("197005152000031002") == "19700515 200003 1 002"
+
+
+@pytest.mark.parametrize(
+    ("digits", "printed"),
+    [("012345678901000", "01.234.567.8-901.000"), ("0123456789012345", "0123456789012345")],
+)
+def test_npwp_prints_the_old_form_dotted(digits: str, printed: str) -> None:
+    assert npwp(digits) == printed

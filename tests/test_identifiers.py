@@ -37,7 +37,7 @@ def test_nib_surrounding_space_is_stripped() -> None:
         "NIB9120301234",
         "9120-301234567",
         "",
-        "\uff19\uff11\uff12\uff10\uff13\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17",  # fullwidth
+        "\uff19\uff11\uff12\uff10\uff13\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17",
     ],
 )
 def test_nib_of_wrong_shape_is_refused(value: str) -> None:
@@ -139,7 +139,7 @@ def test_tariff_code_annotated_type_normalises_too() -> None:
     ],
 )
 def test_malformed_tariff_code_is_refused(value: str) -> None:
-    with pytest.raises(ValueError, match="7208.51.00"):
+    with pytest.raises(ValueError, match=re.escape("7208.51.00")):
         check_tariff_code(value)
 
 
@@ -183,7 +183,12 @@ def test_clean_text_refuses_invisible_characters(char: str, code: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ['AT&T <Müller> "Ö"', "{{ 7*7 }}", "{% if true %}X{% endif %}", "Café – 50 % ≥ 3"],
+    [
+        'AT&T <Müller> "Ö"',
+        "{{ 7*7 }}",
+        "{% if true %}X{% endif %}",
+        "Caf\u00e9 \u2013 50 % \u2265 3",
+    ],
 )
 def test_clean_text_keeps_printable_text_unchanged(value: str) -> None:
     assert clean_text(value) == value

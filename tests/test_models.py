@@ -15,6 +15,13 @@ from docgen.errors import RequestInvalid
 from docgen.models import LetterRequest, Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def label(*parts: str) -> str:
+    """A field label as docgen writes it, parts joined by a right angle quote."""
+    return " \u203a ".join(parts)
+
+
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 DATA = ROOT / "tests" / "data"
 
@@ -72,12 +79,12 @@ def test_old_npwp_in_example_is_stored_as_digits() -> None:
 # --- invalid requests ---------------------------------------------------------------------------
 
 EVERY_IDENTIFIER_FIELDS = [
-    "Applicant › Company NIB",
-    "Applicant › Company NPWP",
-    "Goods item 1 › colour",
-    "Goods item 2 › Tariff code",
-    "Goods item 3 › Quantity",
-    "Signing official › Signing official's NIP",
+    label("Applicant", "Company NIB"),
+    label("Applicant", "Company NPWP"),
+    label("Goods item 1", "colour"),
+    label("Goods item 2", "Tariff code"),
+    label("Goods item 3", "Quantity"),
+    label("Signing official", "Signing official's NIP"),
 ]
 
 
@@ -95,13 +102,16 @@ def test_invalid_identifiers_are_all_named() -> None:
 
 def test_invalid_identifier_messages_say_what_is_expected() -> None:
     messages = {problem.field: problem.message for problem in invalid_every_identifier().problems}
-    assert "13 digits" in messages["Applicant › Company NIB"]
-    assert "912000126543" in messages["Applicant › Company NIB"]
-    assert "16 digits" in messages["Applicant › Company NPWP"]
-    assert "7208.51.00" in messages["Goods item 2 › Tariff code"]
-    assert messages["Goods item 3 › Quantity"] == "must be greater than zero"
-    assert "19691304 is not a real date" in messages["Signing official › Signing official's NIP"]
-    assert "not a field docgen knows" in messages["Goods item 1 › colour"]
+    assert "13 digits" in messages[label("Applicant", "Company NIB")]
+    assert "912000126543" in messages[label("Applicant", "Company NIB")]
+    assert "16 digits" in messages[label("Applicant", "Company NPWP")]
+    assert "7208.51.00" in messages[label("Goods item 2", "Tariff code")]
+    assert messages[label("Goods item 3", "Quantity")] == "must be greater than zero"
+    assert (
+        "19691304 is not a real date"
+        in messages[label("Signing official", "Signing official's NIP")]
+    )
+    assert "not a field docgen knows" in messages[label("Goods item 1", "colour")]
 
 
 def test_invalid_identifier_error_text_lists_every_problem() -> None:
@@ -133,9 +143,17 @@ def test_control_characters_are_refused_with_field_and_code() -> None:
     with pytest.raises(RequestInvalid) as caught:
         LetterRequest.from_json((DATA / "control-character.json").read_bytes())
     problems = {problem.field: problem.message for problem in caught.value.problems}
-    assert set(problems) == {"Applicant › Company name", "Applicant › Company address"}
-    assert "invisible control character (code U+0007)" in problems["Applicant › Company name"]
-    assert "invisible control character (code U+000B)" in problems["Applicant › Company address"]
+    assert set(problems) == {
+        label("Applicant", "Company name"),
+        label("Applicant", "Company address"),
+    }
+    assert (
+        "invisible control character (code U+0007)" in problems[label("Applicant", "Company name")]
+    )
+    assert (
+        "invisible control character (code U+000B)"
+        in problems[label("Applicant", "Company address")]
+    )
 
 
 def example_dict(name: str = "ilmate-pertek-baja-approved.json") -> dict[str, Any]:
@@ -151,7 +169,7 @@ def problems_of(data: dict[str, Any]) -> dict[str, str]:
 def test_missing_required_field_is_named() -> None:
     data = example_dict()
     del data["applicant"]["nib"]
-    assert problems_of(data) == {"Applicant › Company NIB": "is required"}
+    assert problems_of(data) == {label("Applicant", "Company NIB"): "is required"}
 
 
 def test_rejection_with_valid_until_is_refused() -> None:
@@ -175,7 +193,7 @@ def test_unknown_top_level_field_is_named() -> None:
 def test_numeric_nib_is_refused_as_not_text() -> None:
     data = example_dict()
     data["applicant"]["nib"] = 9120301234567
-    assert problems_of(data) == {"Applicant › Company NIB": "must be text"}
+    assert problems_of(data) == {label("Applicant", "Company NIB"): "must be text"}
 
 
 def test_invalid_json_is_reported_not_raised_raw() -> None:
@@ -215,7 +233,9 @@ def test_from_mapping_reports_field_problems_like_from_json() -> None:
     data["applicant"]["nib"] = "123"
     with pytest.raises(RequestInvalid) as caught:
         LetterRequest.from_mapping(data)
-    assert [problem.field for problem in caught.value.problems] == ["Applicant › Company NIB"]
+    assert [problem.field for problem in caught.value.problems] == [
+        label("Applicant", "Company NIB")
+    ]
 
 
 # --- immutability and schema --------------------------------------------------------------------

@@ -92,29 +92,15 @@ def test_problem_has_the_template_line_and_message(environment: jinja2.Environme
 # --- known gaps (bugs) --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/docgen/templatecheck.py: super() in a block is reported as an unknown "
-    "variable (the shipped templates used it until recently)",
-)
 def test_super_in_a_block_passes(environment: jinja2.Environment) -> None:
     assert messages("{% block closing %}<p>x</p>{{ super() }}{% endblock %}", environment) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/docgen/templatecheck.py: {% set %} binds the name to 'anything', so items of "
-    "`{% set items = request.items %}` (used by every shipped HTML template) are never checked",
-)
 def test_item_fields_are_checked_through_a_set_alias(environment: jinja2.Environment) -> None:
     source = "{% set items = request.items %}{% for item in items %}{{ item.nama }}{% endfor %}"
     assert "t.html.j2:1: item.nama does not exist" in messages(source, environment)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/docgen/templatecheck.py: names bound by {% with %} are reported as unknown",
-)
 def test_with_block_names_are_known(environment: jinja2.Environment) -> None:
     source = "{% with applicant = request.applicant %}{{ applicant.nib }}{% endwith %}"
     assert messages(source, environment) == []

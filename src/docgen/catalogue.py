@@ -72,7 +72,9 @@ class Service(BaseModel):
     regulation: str
     """The regulation the letter is issued under, cited in the body."""
     subject: str
-    """Default *Hal* of the letter."""
+    """Default *Hal* of an approval."""
+    subject_rejected: str | None = None
+    """Default *Hal* of a rejection; ``Penolakan Permohonan <subject>`` when not given."""
     format: TemplateFormat
     """Template format: ``html`` (WeasyPrint) or ``docx`` (LibreOffice)."""
     template_approved: str
@@ -90,7 +92,10 @@ class Service(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Service:
-        fields = {name for _, name, _, _ in string.Formatter().parse(self.number_pattern) if name}
+        names = [name for _, name, _, _ in string.Formatter().parse(self.number_pattern)]
+        if "" in names or any(name is not None and name.isdigit() for name in names):
+            raise ValueError("number_pattern must name its fields, e.g. {seq}, not {} or {0}")
+        fields = {name for name in names if name}
         if unknown := fields - _NUMBER_FIELDS:
             raise ValueError(f"number_pattern uses unknown fields: {sorted(unknown)}")
         if "seq" not in fields:
@@ -105,6 +110,12 @@ class Service(BaseModel):
             ):
                 raise ValueError(f"template {template!r} does not match format {self.format}")
         return self
+
+    def subject_for(self, outcome: Outcome) -> str:
+        """The default *Hal* for an approval or a rejection."""
+        if outcome is Outcome.APPROVED:
+            return self.subject
+        return self.subject_rejected or f"Penolakan Permohonan {self.subject}"
 
     def template_for(self, outcome: Outcome) -> str:
         """The template (relative path) for an approval or a rejection."""
@@ -134,9 +145,11 @@ class Catalogue:
     def __init__(self, services: tuple[Service, ...], root: Path):
         """Build from already-validated services; ``root`` is the templates folder."""
         self.root = root
-        self._services = {service.code: service for service in services}
-        if len(self._services) != len(services):
-            raise CatalogueError("The catalogue lists a service code more than once")
+        self._services: dict[str, Service] = {}
+        for service in services:
+            if service.code in self._services:
+                raise CatalogueError(f"The catalogue lists service {service.code} more than once")
+            self._services[service.code] = service
 
     @classmethod
     def load(cls, path: Path) -> Catalogue:
@@ -186,8 +199,12 @@ class Catalogue:
         if request.service not in self._services:
             known = ", ".join(sorted(self._services))
             raise RequestInvalid(
-                [FieldProblem("Service code", f"{request.service!r} is not in the catalogue "
-                              f"(known: {known})")],
+                [
+                    FieldProblem(
+                        "Service code",
+                        f"{request.service!r} is not in the catalogue (known: {known})",
+                    )
+                ],
                 source=source,
             )
         service = self._services[request.service]

@@ -14,14 +14,16 @@ Names available in every template:
 ``agency``   :class:`docgen.config.AgencySettings` — the ministry
 ``esign``    :class:`docgen.config.ElectronicSignatureSettings` — footer texts
 
-Filters: ``tanggal``, ``angka``, ``terbilang``, ``kuantitas``, ``romawi``
+Filters: ``tanggal``, ``angka``, ``terbilang``, ``kuantitas``, ``romawi``, ``nip``, ``npwp``
 (see :mod:`docgen.formatting`).
 
 Example (Jinja2)::
 
     Nomor : {{ letter.number }}
     {{ agency.place }}, {{ letter.date | tanggal }}
-    {% for item in request.items %}{{ item.tariff_code }} {{ item.quantity | kuantitas }}{% endfor %}
+    {% for item in request.items %}
+      {{ item.tariff_code }} {{ item.quantity | kuantitas }}
+    {% endfor %}
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def build_context(
         place=settings.agency.place,
         nature=request.nature.value,
         enclosure=request.enclosure,
-        subject=request.subject or service.subject,
+        subject=request.subject or service.subject_for(request.decision.outcome),
         draft=number is None,
         verification_url=verification_url,
     )

@@ -29,10 +29,31 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 from num2words import num2words
 
-__all__ = ["FILTERS", "add_months", "angka", "kuantitas", "roman_month", "tanggal", "terbilang"]
+__all__ = [
+    "FILTERS",
+    "add_months",
+    "angka",
+    "kuantitas",
+    "nip",
+    "npwp",
+    "plain",
+    "roman_month",
+    "tanggal",
+    "terbilang",
+]
 
 _LOCALE = "id"
 _ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+
+
+def plain(value: Decimal | int) -> Decimal:
+    """A decimal without trailing zeros or exponent: ``2500.00`` and ``2.5E+3`` become ``2500``.
+
+    Figures and words must agree: num2words spells every trailing zero (``koma nol nol``) and
+    refuses exponent notation, while the figures drop them.
+    """
+    number = Decimal(value).normalize()
+    return number.quantize(Decimal(1)) if number.as_tuple().exponent > 0 else number  # type: ignore[operator]
 
 
 def tanggal(value: date) -> str:
@@ -42,17 +63,32 @@ def tanggal(value: date) -> str:
 
 def angka(value: Decimal | int) -> str:
     """A number with Indonesian separators: ``1.250,5`` (up to three decimals)."""
-    return str(format_decimal(value, format="#,##0.###", locale=_LOCALE))
+    return str(format_decimal(plain(value), format="#,##0.###", locale=_LOCALE))
 
 
 def terbilang(value: Decimal | int) -> str:
     """A number in Indonesian words: ``seribu``, ``dua ratus lima puluh koma lima``."""
-    return str(num2words(value, lang=_LOCALE))
+    return str(num2words(plain(value), lang=_LOCALE))
 
 
 def kuantitas(value: Decimal | int) -> str:
     """A quantity in figures and words, as letters write it: ``1.000 (seribu)``."""
     return f"{angka(value)} ({terbilang(value)})"
+
+
+def nip(value: str) -> str:
+    """A NIP grouped as printed under a signature: ``19700515 200003 1 002``."""
+    if len(value) != 18:
+        return value
+    return f"{value[0:8]} {value[8:14]} {value[14]} {value[15:18]}"
+
+
+def npwp(value: str) -> str:
+    """An NPWP as printed: the old 15-digit form dotted (``01.234.567.8-901.000``), 16 plain."""
+    if len(value) != 15:
+        return value
+    v = value
+    return f"{v[0:2]}.{v[2:5]}.{v[5:8]}.{v[8]}-{v[9:12]}.{v[12:15]}"
 
 
 def roman_month(month: int) -> str:
@@ -75,5 +111,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "terbilang": terbilang,
     "kuantitas": kuantitas,
     "romawi": roman_month,
+    "nip": nip,
+    "npwp": npwp,
 }
 """The filters every template (HTML and DOCX) can use, by name."""

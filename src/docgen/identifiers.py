@@ -104,7 +104,8 @@ def check_nip(value: str) -> str:
     year, month = int(digits[8:12]), int(digits[12:14])
     if not 1 <= month <= 12:
         raise ValueError(
-            f"digits 9 to 14 must be the appointment month as YYYYMM ({digits[8:14]} is not a month)"
+            "digits 9 to 14 must be the appointment month as YYYYMM "
+            f"({digits[8:14]} is not a month)"
         )
     if (year, month) <= (born.year, born.month):
         raise ValueError(

@@ -7,7 +7,8 @@ Schema that ``docgen schema`` prints).
 
 Example::
 
-    request = LetterRequest.from_json(Path("examples/ilmate-pertek-baja-approved.json").read_bytes())
+    raw = Path("examples/ilmate-pertek-baja-approved.json").read_bytes()
+    request = LetterRequest.from_json(raw)
     request.applicant.nib        # '9120301234567'
     request.decision.approved    # True
 """
@@ -21,9 +22,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from docgen.errors import FieldProblem, RequestInvalid
+from docgen.formatting import plain
 from docgen.identifiers import Nib, Nip, Npwp, TariffCode, Text
 
 __all__ = [
@@ -43,7 +52,11 @@ class _Frozen(BaseModel):
     """Base of every model: immutable, strict, no unknown fields."""
 
     model_config = ConfigDict(
-        frozen=True, strict=True, extra="forbid", validate_default=True, use_attribute_docstrings=True
+        frozen=True,
+        strict=True,
+        extra="forbid",
+        validate_default=True,
+        use_attribute_docstrings=True,
     )
 
 
@@ -132,7 +145,11 @@ class GoodsItem(_Frozen):
     """Pos Tarif / HS code, written ``7208.51.00``."""
     description: Annotated[Text, Field(title="Goods description", max_length=500)]
     """Description of the goods (*uraian barang*)."""
-    quantity: Annotated[Decimal, Field(title="Quantity", gt=0, max_digits=18, decimal_places=3)]
+    quantity: Annotated[
+        Decimal,
+        Field(title="Quantity", gt=0, max_digits=18, decimal_places=3),
+        AfterValidator(plain),
+    ]
     """Quantity granted or requested; greater than zero. Write it as a JSON string or number."""
     unit: Annotated[Text, Field(title="Unit", max_length=30)]
     """Unit of the quantity (``ton``, ``kg``, ``buah`` ...)."""
@@ -286,7 +303,9 @@ def describe_validation_error(error: ValidationError) -> list[FieldProblem]:
             message = str(detail["ctx"]["error"]) if "ctx" in detail else detail["msg"]
         elif kind in ("too_long", "string_too_long") and "ctx" in detail:
             limit = detail["ctx"]["max_length"]
-            message = f"is too long (at most {limit} {'entries' if kind == 'too_long' else 'characters'})"
+            message = (
+                f"is too long (at most {limit} {'entries' if kind == 'too_long' else 'characters'})"
+            )
         elif kind in ("enum", "literal_error") and "ctx" in detail:
             message = f"must be one of {detail['ctx']['expected']}"
         elif kind in _MESSAGES:

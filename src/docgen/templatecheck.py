@@ -144,14 +144,30 @@ class _Walker:
                     self.walk_statement(statement, inner)
                 if isinstance(child, nodes.Macro):
                     scope[child.name] = _ANY
-            elif isinstance(child, nodes.Assign | nodes.AssignBlock):
-                if isinstance(child, nodes.Assign):
-                    self.resolve(child.node, scope)
-                else:
-                    for statement in child.body:
-                        self.walk_statement(statement, scope)
+            elif isinstance(child, nodes.Assign):
+                # {% set items = request.items %}: the name keeps the value's type, so what is
+                # read through it is still checked
+                value = self.resolve(child.node, scope)
+                for target in _names(child.target):
+                    scope[target] = value if isinstance(child.target, nodes.Name) else _ANY
+            elif isinstance(child, nodes.AssignBlock):
+                for statement in child.body:
+                    self.walk_statement(statement, scope)
                 for target in _names(child.target):
                     scope[target] = _ANY
+            elif isinstance(child, nodes.With):
+                inner = dict(scope)
+                for bound, value in zip(child.targets, child.values, strict=True):
+                    resolved = self.resolve(value, scope)
+                    for name in _names(bound):
+                        inner[name] = resolved if isinstance(bound, nodes.Name) else _ANY
+                for statement in child.body:
+                    self.walk_statement(statement, inner)
+            elif isinstance(child, nodes.Import):
+                scope[child.target] = _ANY
+            elif isinstance(child, nodes.FromImport):
+                for imported in child.names:
+                    scope[imported if isinstance(imported, str) else imported[1]] = _ANY
             elif isinstance(child, nodes.Expr):
                 self.resolve(child, scope)
             else:
@@ -165,9 +181,11 @@ class _Walker:
 
 
 def _names(target: nodes.Node) -> list[str]:
-    return [name.name for name in target.find_all(nodes.Name)] if not isinstance(
-        target, nodes.Name
-    ) else [target.name]
+    return (
+        [name.name for name in target.find_all(nodes.Name)]
+        if not isinstance(target, nodes.Name)
+        else [target.name]
+    )
 
 
 def _path(node: nodes.Node) -> str:
@@ -178,14 +196,18 @@ def _path(node: nodes.Node) -> str:
     return "(expression)"
 
 
-def check_source(source: str, template: str, environment: jinja2.Environment) -> list[TemplateProblem]:
+def check_source(
+    source: str, template: str, environment: jinja2.Environment
+) -> list[TemplateProblem]:
     """Check one template's source text (with its ``extends``/``include`` targets left out)."""
     try:
         tree = environment.parse(source)
     except jinja2.TemplateSyntaxError as error:
         return [TemplateProblem(template, error.lineno, f"syntax error: {error.message}")]
     walker = _Walker(template, environment)
-    walker.walk(tree, dict(CONTEXT_TYPES))
+    # Jinja's own names (range, namespace, ...), super() and self inside blocks, then ours
+    scope: dict[str, Any] = dict.fromkeys([*environment.globals, "super", "self"], _ANY)
+    walker.walk(tree, scope | CONTEXT_TYPES)
     return walker.problems
 
 
@@ -201,9 +223,7 @@ def docx_source(path: Path) -> str:
     return str(source)
 
 
-def check_catalogue(
-    catalogue: Catalogue, environment: jinja2.Environment
-) -> list[TemplateProblem]:
+def check_catalogue(catalogue: Catalogue, environment: jinja2.Environment) -> list[TemplateProblem]:
     """Check every template the catalogue names (each once) and every HTML template it extends."""
     problems: list[TemplateProblem] = []
     seen: set[str] = set()
@@ -226,6 +246,7 @@ def check_catalogue(
             except jinja2.TemplateSyntaxError:
                 continue
             for reference in tree.find_all((nodes.Extends, nodes.Include, nodes.Import)):
-                if isinstance(reference.template, nodes.Const):
-                    pending.append((str(reference.template.value), kind))
+                target = getattr(reference, "template", None)
+                if isinstance(target, nodes.Const):
+                    pending.append((str(target.value), kind))
     return problems

@@ -1,5 +1,8 @@
-"""``docgen services`` and ``docgen templates check``: what the catalogue offers, and proof
-that its templates only use variables that exist."""
+"""``docgen services`` and ``docgen templates check``: the catalogue and its templates.
+
+``services`` lists what the catalogue offers; ``templates check`` proves that its templates only
+use variables that exist.
+"""
 
 from __future__ import annotations
 

@@ -17,14 +17,20 @@ __all__ = ["render"]
 
 @click.command()
 @click.argument(
-    "requests", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+    "requests",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="The PDF to write (one request only).",
 )
 @click.option(
-    "--out-dir", type=click.Path(file_okay=False, path_type=Path),
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the drafts, each named after its request file.",
 )
 @pass_options
@@ -35,7 +41,7 @@ def render(
 
     A request that fails validation is reported with every field at fault and no file is
     written for it; the other requests are still rendered. Exit status 65 if any failed.
-    """  # noqa: D301
+    """
     if output is not None and (len(requests) > 1 or out_dir is not None):
         raise click.UsageError("-o/--output takes exactly one request; use --out-dir for several")
     if output is None and out_dir is None:
@@ -52,6 +58,8 @@ def render(
                 failures.append(error)
                 continue
             write_atomic(target, letter.pdf)
-            click.echo(f"{target}  ({letter.service.code}, {request.decision.outcome.value}, draft)")
+            click.echo(
+                f"{target}  ({letter.service.code}, {request.decision.outcome.value}, draft)"
+            )
     if failures:
         raise click.exceptions.Exit(max(error.exit_code for error in failures))

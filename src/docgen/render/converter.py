@@ -45,6 +45,9 @@ PDFA_FILTER_OPTIONS = (
 """LibreOffice's ``writer_pdf_Export`` options: PDF/A-3b with every font embedded."""
 
 
+_DOCX_IMPORT_FILTER = "MS Word 2007 XML"
+
+
 class _TimeoutTransport(xmlrpc.client.Transport):
     """XML-RPC transport whose socket gives up after ``timeout`` seconds."""
 
@@ -136,6 +139,7 @@ class LibreOfficeConverter:
                         "writer_pdf_Export",
                         list(PDFA_FILTER_OPTIONS),
                         True,
+                        _DOCX_IMPORT_FILTER,  # never let LibreOffice guess: bad input must fail
                     )
                 except TimeoutError:
                     self._stop()
@@ -153,8 +157,9 @@ class LibreOfficeConverter:
                         raise ConverterError(f"The LibreOffice converter failed: {error}") from None
                     log.warning("LibreOffice converter lost (%s); restarting it", error)
                     continue
-                data: bytes = result.data
-                return data
+                if not isinstance(result, xmlrpc.client.Binary):
+                    raise ConverterError("The LibreOffice converter returned no document")
+                return result.data
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -223,10 +228,8 @@ class LibreOfficeConverter:
         if process is not None and process.poll() is None:
             # unoserver forwards SIGTERM to LibreOffice; kill the group if it lingers
             process.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
         if process is not None:
             # LibreOffice runs in the server's own process group: make sure none of it survives
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -236,4 +239,3 @@ class LibreOfficeConverter:
         if self._profile is not None:
             self._profile.cleanup()
             self._profile = None
-

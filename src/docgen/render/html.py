@@ -67,9 +67,7 @@ class _AssetFetcher(URLFetcher):  # type: ignore[misc]
         if relative is None or relative not in self._assets:
             raise FatalURLFetchingError(f"forbidden resource: {url}")
         mime_type = mimetypes.guess_type(relative)[0] or "application/octet-stream"
-        return URLFetcherResponse(
-            url, self._assets[relative], headers={"Content-Type": mime_type}
-        )
+        return URLFetcherResponse(url, self._assets[relative], headers={"Content-Type": mime_type})
 
 
 class _Warm(threading.local):
@@ -151,4 +149,3 @@ class HtmlRenderer:
                 "the render was stopped"
             ) from None
         return pdf
-

@@ -49,7 +49,9 @@ def attachment_bytes(request: LetterRequest) -> bytes:
     return request.model_dump_json(indent=2).encode()
 
 
-def finish(pdf: bytes, *, attach: LetterRequest | None = None, draft_text: str | None = None) -> bytes:
+def finish(
+    pdf: bytes, *, attach: LetterRequest | None = None, draft_text: str | None = None
+) -> bytes:
     """Attach the request and/or stamp every page as a draft, in one incremental update."""
     if attach is None and draft_text is None:
         return pdf
