@@ -1,0 +1,118 @@
+"""Rendering benchmark: docgen's warm paths against the plain way, in one run.
+
+Renders the reference letters (two pages, twelve items) and prints, per path, the median time
+per letter and the ratio:
+
+- DOCX: docgen's warm LibreOffice converter against one cold ``soffice --convert-to pdf`` per
+  document (target: warm at least 5x faster);
+- HTML: docgen's HTML render (warm fonts, stylesheet parsed once, PDF/A, request attached)
+  against a plain default WeasyPrint ``write_pdf`` of the same HTML and stylesheet
+  (target: docgen at most 0.8x the plain time).
+
+Run: ``.venv/bin/python bench/bench_render.py [--rounds N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import weasyprint
+
+from docgen.config import Settings
+from docgen.context import build_context
+from docgen.models import LetterRequest
+from docgen.render import Renderer
+from docgen.render.html import STYLESHEET
+from docgen.render.pdf import finish
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML_REFERENCE = ROOT / "examples" / "ilmate-pertek-baja-approved.json"
+DOCX_REFERENCE = ROOT / "examples" / "ikft-pertek-ban-approved.json"
+
+
+def median_seconds(work: Callable[[], object], rounds: int) -> float:
+    """Median wall time of ``rounds`` calls, after one untimed warm-up call."""
+    work()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def report(name: str, docgen: float, plain: float, target: str, met: bool) -> None:
+    """Print one comparison line."""
+    print(
+        f"{name:<6} docgen {docgen * 1000:8.1f} ms   plain {plain * 1000:8.1f} ms   "
+        f"docgen/plain {docgen / plain:5.2f}x   plain/docgen {plain / docgen:5.1f}x   "
+        f"target {target}: {'met' if met else 'MISSED'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="timed rounds per measurement")
+    args = parser.parse_args()
+    settings = Settings.load()
+
+    with Renderer(settings) as renderer, tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+
+        # HTML: the same merged HTML and stylesheet through both
+        request = LetterRequest.from_json(HTML_REFERENCE.read_bytes())
+        service = renderer.catalogue.get(request.service)
+        context = build_context(request, service, settings, number="1/ILMATE/PERTEK/XII/2026")
+        html = renderer.html.to_html(service.template_approved, context)
+        base_url = renderer.catalogue.root.resolve().as_uri() + "/"
+        stylesheet = renderer.catalogue.root / STYLESHEET
+
+        def plain_html() -> bytes:
+            document = weasyprint.HTML(string=html, base_url=base_url)
+            pdf: bytes = document.write_pdf(stylesheets=[weasyprint.CSS(filename=stylesheet)])
+            return pdf
+
+        def docgen_html() -> bytes:
+            return finish(renderer.html.html_to_pdf(html), attach=request)
+
+        pages = len(weasyprint.HTML(string=html, base_url=base_url).render().pages)
+        html_docgen = median_seconds(docgen_html, args.rounds)
+        html_plain = median_seconds(plain_html, args.rounds)
+
+        # DOCX: the same merged document through both
+        request = LetterRequest.from_json(DOCX_REFERENCE.read_bytes())
+        service = renderer.catalogue.get(request.service)
+        context = build_context(request, service, settings, number="1/IKFT/PERTEK-BAN/XII/2026")
+        docx = renderer.docx.to_docx(service.template_approved, context)
+        source = work / "letter.docx"
+        source.write_bytes(docx)
+        soffice = shutil.which(settings.converter.soffice) or "soffice"
+        profile = (work / "profile").as_uri()
+
+        def cold_soffice() -> None:
+            subprocess.run(
+                [soffice, f"-env:UserInstallation={profile}", "--headless",
+                 "--convert-to", "pdf", "--outdir", str(work), str(source)],
+                check=True, capture_output=True,
+            )  # fmt: skip
+
+        def warm_converter() -> bytes:
+            return renderer.converter.docx_to_pdf(docx)
+
+        docx_docgen = median_seconds(warm_converter, args.rounds)
+        docx_plain = median_seconds(cold_soffice, max(3, args.rounds // 2))
+
+    print(f"reference letters: HTML {pages} pages, 12 items; DOCX 12 items; {args.rounds} rounds")
+    report("DOCX", docx_docgen, docx_plain, ">= 5x faster", docx_plain / docx_docgen >= 5)
+    report("HTML", html_docgen, html_plain, "<= 0.8x time", html_docgen / html_plain <= 0.8)
+
+
+if __name__ == "__main__":
+    main()
