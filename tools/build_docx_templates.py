@@ -15,6 +15,8 @@ tags sit in rows and paragraphs of their own.
 Geometry the renderer relies on (A4, every page):
 
 * margins: left 2.5 cm, right 2 cm, top 2 cm, bottom 3.5 cm; footer distance 0.8 cm;
+* the top 1.6 cm stay free (header distance 1.6 cm): a draft's stamp (120 mm x 11 mm, 10 pt below
+  the top edge) covers them, so not even the first page's letterhead may start higher;
 * footer: a two-column borderless table whose left cell is an empty 2.4 cm x 2.4 cm square,
   reserved for the verification QR code, flush with the left margin;
 * signature: an empty paragraph exactly 3 cm high between the signatory's title and name,
@@ -284,7 +286,7 @@ def setup(doc: DocxDocument, title: str) -> Section:
     section.right_margin = Cm(2)
     section.top_margin = Cm(2)
     section.bottom_margin = Cm(3.5)
-    section.header_distance = Cm(1)
+    section.header_distance = Cm(1.6)  # below a draft's stamp (the top 15 mm)
     section.footer_distance = Cm(0.8)
     section.different_first_page_header_footer = True
 
@@ -330,9 +332,9 @@ def letterhead(section: Section) -> None:
     """Kop surat in the first page's header only, with a thick-thin double rule under it."""
     header = section.first_page_header
     header.is_linked_to_previous = False
-    par(header, ("{{ agency.ministry }}", Fmt(bold=True, size=14)), align=Align.CENTER)
-    par(header, ("{{ dg.name }}", Fmt(bold=True, size=12)), align=Align.CENTER, before=1)
-    par(header, "{{ dg.address }}", align=Align.CENTER, size=10, before=2)
+    par(header, ("{{ agency.ministry }}", Fmt(bold=True, size=13)), align=Align.CENTER)
+    par(header, ("{{ dg.name }}", Fmt(bold=True, size=11.5)), align=Align.CENTER, before=1)
+    par(header, "{{ dg.address }}", align=Align.CENTER, size=9.5, before=1)
     last = par(
         header,
         "{{ dg.phone }}",
@@ -340,7 +342,7 @@ def letterhead(section: Section) -> None:
         "{{ dg.website }}",
         "{{ '; Pos-el ' ~ dg.email if dg.email else '' }}",
         align=Align.CENTER,
-        size=10,
+        size=9.5,
         after=2,
     )
     p_pr = last._p.get_or_add_pPr()
@@ -348,7 +350,7 @@ def letterhead(section: Section) -> None:
     child(p_bdr, "w:bottom", val="thickThinSmallGap", sz="24", space="4", color="000000")
     # pBdr must come before spacing/indentation/alignment in w:pPr.
     p_pr.insert_element_before(p_bdr, *(f"w:{name}" for name in P_PR_AFTER_BORDER))
-    par(header, "", size=6)
+    par(header, "", size=4)
     drop_first_paragraph(header)
 
 
@@ -417,7 +419,7 @@ def footer(section: Section) -> None:
 
 def date_and_particulars(doc: DocxDocument) -> None:
     """Place and date on the right; Nomor / Sifat / Lampiran / Hal on the left."""
-    par(doc, "{{ letter.place }}, {{ letter.date | tanggal }}", align=Align.RIGHT, after=6)
+    par(doc, "{{ letter.place }}, {{ letter.date | tanggal }}", align=Align.RIGHT, after=4)
     rows = [
         ("Nomor", "{{ letter.number }}"),
         ("Sifat", "{{ letter.nature }}"),
@@ -437,31 +439,49 @@ def date_and_particulars(doc: DocxDocument) -> None:
 
 def addressee(doc: DocxDocument) -> None:
     """``Yth.`` and the addressee, organisation (if any) and ``di <place>``."""
-    spacer(doc, 12)
+    spacer(doc, 9)
     par(doc, "Yth.\t", "{{ request.addressee.title }}", left=1.0, first=-1.0)
     tag(doc, "if request.addressee.organisation")
     par(doc, "{{ request.addressee.organisation }}", left=1.0)
     tag(doc, "endif")
-    par(doc, "di ", "{{ request.addressee.place }}", left=1.0, after=12)
+    par(doc, "di ", "{{ request.addressee.place }}", left=1.0, after=9)
 
 
-def body(doc: DocxDocument, *parts: str | tuple[str, Fmt], after: float = 6) -> Paragraph:
-    """A justified body paragraph with a first-line indent."""
-    return par(doc, *parts, align=Align.JUSTIFY, first=1.25, after=after)
+def body(
+    doc: DocxDocument, *parts: str | tuple[str, Fmt], after: float = 4, first: float = 1.25
+) -> Paragraph:
+    """A justified body paragraph, with a first-line indent unless it continues a sentence."""
+    return par(doc, *parts, align=Align.JUSTIFY, first=first, after=after)
 
 
-def opening(doc: DocxDocument, tail: str) -> None:
-    """The sentence citing the application letter, followed by ``tail``."""
+APPLICATION = (
+    " Nomor ",
+    "{{ request.application.number }}",
+    " tanggal ",
+    "{{ request.application.date | tanggal }}",
+    " perihal ",
+    "{{ request.application.subject }}",
+)
+"""The application letter's particulars, as the opening sentence cites them."""
+
+
+def opening(doc: DocxDocument) -> None:
+    """The approval's opening sentence, worded as in the HTML letters.
+
+    The letter goes to the Ministry of Trade, not to the company: it cites the company's
+    application (``surat permohonan PT ...``), never ``surat Saudara``.
+    """
     body(
         doc,
-        "Menindaklanjuti surat Saudara Nomor ",
-        "{{ request.application.number }}",
-        " tanggal ",
-        "{{ request.application.date | tanggal }}",
-        " perihal ",
-        "{{ request.application.subject }}",
-        tail,
-        after=4,
+        "Menindaklanjuti surat permohonan ",
+        "{{ request.applicant.name }}",
+        *APPLICATION,
+        ", dan berdasarkan hasil verifikasi terhadap permohonan tersebut sesuai dengan ",
+        "{{ service.regulation }}",
+        ", bersama ini diberikan ",
+        "{{ service.kind.label }}",
+        " kepada:",
+        after=3,
     )
 
 
@@ -470,7 +490,7 @@ def company(doc: DocxDocument) -> None:
     rows = [
         ("Nama Perusahaan", "{{ request.applicant.name }}"),
         ("NIB", "{{ request.applicant.nib }}"),
-        ("NPWP", "{{ request.applicant.npwp }}"),
+        ("NPWP", "{{ request.applicant.npwp | npwp }}"),
         ("Alamat", "{{ request.applicant.address }}"),
     ]
     t = table(doc, len(rows), [3.75, 0.5, TEXT_WIDTH_CM - 1.25 - 4.25], indent_cm=1.25)
@@ -482,7 +502,7 @@ def company(doc: DocxDocument) -> None:
         for cell in (label_cell, colon_cell, value_cell):
             drop_first_paragraph(cell)
         row_props(t, index)
-    spacer(doc, 6)
+    spacer(doc, 3)
 
 
 def numbered(doc: DocxDocument, items: str, var: str, *, size: float | None = None) -> None:
@@ -496,7 +516,7 @@ def numbered(doc: DocxDocument, items: str, var: str, *, size: float | None = No
         align=Align.JUSTIFY,
         left=1.9,
         first=-0.65,
-        after=2,
+        after=1.5,
         size=size,
     )
     tag(doc, "endfor")
@@ -533,7 +553,7 @@ def goods_table(doc: DocxDocument, columns: Sequence[Column], size: float) -> No
     assert abs(sum(widths) - TEXT_WIDTH_CM) < 0.01, sum(widths)
     t = table(doc, 4, widths, borders=True, pad_cm=0.1)
     for cell, column in zip(t.rows[0].cells, columns, strict=True):
-        par(cell, (column.header, Fmt(bold=True, size=size)), align=Align.CENTER, before=2, after=2)
+        par(cell, (column.header, Fmt(bold=True, size=size)), align=Align.CENTER, before=1, after=1)
         drop_first_paragraph(cell)
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         shade(cell, "E7E6E6")
@@ -547,32 +567,34 @@ def goods_table(doc: DocxDocument, columns: Sequence[Column], size: float) -> No
         drop_first_paragraph(cell)
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
     row_props(t, 2)
-    spacer(doc, 10)
+    spacer(doc, 7)
 
 
-def conditions_and_validity(doc: DocxDocument) -> None:
-    """Conditions of approval (when there are any), validity and the standing clause."""
+def conditions_and_validity(doc: DocxDocument, use: str) -> None:
+    """Conditions of approval (when there are any), then what the letter is for and its validity.
+
+    ``use`` says what the letter is for, as the service's HTML letters word it, e.g.
+    ``merupakan persyaratan untuk memperoleh`` (pertimbangan teknis).
+    """
     tag(doc, "if request.decision.conditions")
     body(
         doc,
-        "Perusahaan sebagaimana tersebut di atas wajib memenuhi ketentuan sebagai berikut:",
+        "{{ service.kind.label }}",
+        " ini diberikan dengan ketentuan sebagai berikut:",
         after=2,
     )
     numbered(doc, "request.decision.conditions", "c")
-    spacer(doc, 6)
+    spacer(doc, 4)
     tag(doc, "endif")
-    body(
+    last = body(
         doc,
         "{{ service.kind.label }}",
-        " ini berlaku sampai dengan ",
-        ("{{ request.valid_until | tanggal }}", BOLD),
-        " dan hanya dapat digunakan oleh perusahaan tersebut di atas untuk barang sebagaimana "
-        "tercantum dalam tabel. Apabila di kemudian hari terdapat kekeliruan atau data yang "
-        "disampaikan tidak benar, ",
-        "{{ service.kind.label }}",
-        " ini dapat ditinjau kembali dan dicabut sesuai dengan ketentuan peraturan "
-        "perundang-undangan.",
+        f" ini {use} Persetujuan Impor sesuai dengan ketentuan peraturan perundang-undangan",
+        "{{ ', dan berlaku sampai dengan ' ~ (request.valid_until | tanggal) "
+        "if request.valid_until else '' }}",
+        ".",
     )
+    last.paragraph_format.keep_with_next = True  # with the closing sentence and the signature
 
 
 def closing(doc: DocxDocument) -> None:
@@ -580,7 +602,7 @@ def closing(doc: DocxDocument) -> None:
     p = body(
         doc,
         "Demikian disampaikan, atas perhatian dan kerja sama Saudara diucapkan terima kasih.",
-        after=12,
+        after=6,
     )
     p.paragraph_format.keep_with_next = True
 
@@ -604,7 +626,7 @@ def signature(doc: DocxDocument) -> None:
     space.paragraph_format.line_spacing_rule = WD_LINE_SPACING.EXACTLY
     space.paragraph_format.line_spacing = Cm(3)
     par(cell, ("{{ request.signatory.name }}", Fmt(bold=True, underline=True)), keep=True)
-    par(cell, "NIP ", "{{ request.signatory.nip }}")
+    par(cell, "NIP ", "{{ request.signatory.nip | nip }}")
     drop_first_paragraph(cell)
     drop_first_paragraph(t.rows[0].cells[0])
     par(t.rows[0].cells[0], "")
@@ -613,13 +635,13 @@ def signature(doc: DocxDocument) -> None:
 def copies(doc: DocxDocument) -> None:
     """``Tembusan:`` and the numbered copies, when there are any, kept together on one page."""
     tag(doc, "if request.copies")
-    spacer(doc, 12)
+    spacer(doc, 6)
     t = table(doc, 1, [TEXT_WIDTH_CM])
     row_props(t, 0)
     cell = t.rows[0].cells[0]
-    par(cell, "Tembusan:", size=11, after=2)
+    par(cell, "Tembusan:", size=10, after=1)
     tag(cell, "for c in request.copies")
-    par(cell, "{{ loop.index }}", ".\t", "{{ c }}", size=11, left=0.6, first=-0.6)
+    par(cell, "{{ loop.index }}", ".\t", "{{ c }}", size=10, left=0.6, first=-0.6)
     tag(cell, "endfor")
     drop_first_paragraph(cell)
     tag(doc, "endif")
@@ -628,69 +650,128 @@ def copies(doc: DocxDocument) -> None:
 # --------------------------------------------------------------------------- the letters
 
 
-def approval(title: str, columns: Sequence[Column], table_pt: float) -> DocxDocument:
-    """A rekomendasi / pertimbangan teknis granting the goods in ``columns``."""
+QUANTITY_SUMMARY = (
+    "{{ (request.items[0].quantity | kuantitas) ~ ' ' ~ request.items[0].unit "
+    "if request.items | length == 1 "
+    "else (request.items | length | string) ~ ' (' ~ (request.items | length | terbilang) "
+    "~ ') pos tarif' }}"
+)
+"""One item: its quantity and unit; several: ``12 (dua belas) pos tarif`` (as in HTML)."""
+
+
+def approval(letter: Letter) -> DocxDocument:
+    """A rekomendasi / pertimbangan teknis granting the goods in ``letter.columns``.
+
+    Worded sentence for sentence like the HTML approvals (e.g. ilmate-pertek-baja.html.j2).
+    """
     doc = Document()
-    section = setup(doc, title)
+    section = setup(doc, letter.title)
     letterhead(section)
     footer(section)
     date_and_particulars(doc)
     addressee(doc)
-    opening(doc, ", bersama ini kami sampaikan bahwa permohonan tersebut diajukan oleh:")
+    opening(doc)
     company(doc)
     body(
         doc,
-        "Berdasarkan ",
-        "{{ service.regulation }}",
-        " dan hasil verifikasi atas permohonan tersebut, dengan ini diberikan ",
-        ("{{ service.kind.label }}", BOLD),
-        " kepada perusahaan tersebut di atas untuk barang dengan rincian sebagai berikut:",
+        f"untuk mengimpor {letter.goods} sebanyak ",
+        QUANTITY_SUMMARY,
+        " dengan rincian sebagai berikut:",
+        first=0,
+        after=2,
     )
-    goods_table(doc, columns, table_pt)
-    conditions_and_validity(doc)
+    goods_table(doc, letter.columns, letter.table_pt)
+    conditions_and_validity(doc, letter.use)
     closing(doc)
     signature(doc)
     copies(doc)
     return doc
 
 
+REJECTION_COLUMNS = [
+    col("No", 0.8, NO, "center"),
+    col("Pos Tarif/HS", 2.3, HS, "center"),
+    col("Uraian Barang", 9.3, DESCRIPTION),
+    col("Jumlah", 2.3, QUANTITY, "right"),
+    col("Satuan", 1.8, UNIT, "center"),
+]
+"""The rejection's short table: the columns every service has."""
+
+
 def rejection() -> DocxDocument:
-    """The shared rejection letter: the application cannot be granted, with the reasons."""
+    """The shared rejection letter, worded sentence for sentence like penolakan.html.j2."""
     doc = Document()
     section = setup(doc, "Penolakan permohonan")
     letterhead(section)
     footer(section)
     date_and_particulars(doc)
     addressee(doc)
-    opening(doc, ", yang diajukan oleh:")
-    company(doc)
     body(
         doc,
-        "Dengan ini kami sampaikan bahwa berdasarkan ",
+        "Menindaklanjuti surat permohonan ",
+        "{{ request.applicant.name }}",
+        " (NIB ",
+        "{{ request.applicant.nib }}",
+        ", NPWP ",
+        "{{ request.applicant.npwp | npwp }}",
+        ")",
+        *APPLICATION,
+        ", bersama ini disampaikan bahwa berdasarkan hasil verifikasi dan evaluasi terhadap "
+        "permohonan tersebut, permohonan ",
+        "{{ service.title }}",
+        " sebagaimana diatur dalam ",
         "{{ service.regulation }}",
-        " dan hasil verifikasi atas permohonan tersebut, permohonan ",
-        ("{{ service.title }}", BOLD),
+        "{{ ' atas barang sebagaimana tercantum dalam tabel berikut' if request.items else '' }}",
         " ",
-        ("tidak dapat diberikan", BOLD),
-        " dengan alasan sebagai berikut:",
+        ("tidak dapat dipertimbangkan", BOLD),
+        "{{ '.' if request.items else ' dengan alasan sebagai berikut:' }}",
+        after=3,
+    )
+    tag(doc, "if request.items")
+    goods_table(doc, REJECTION_COLUMNS, 10)
+    body(
+        doc,
+        "Permohonan tersebut tidak dapat dipertimbangkan dengan alasan sebagai berikut:",
         after=2,
     )
+    tag(doc, "endif")
     numbered(doc, "request.decision.reasons", "r")
-    spacer(doc, 6)
-    body(
+    spacer(doc, 4)
+    last = body(
         doc,
-        "Perusahaan dapat mengajukan permohonan baru setelah memenuhi persyaratan sesuai dengan "
-        "ketentuan peraturan perundang-undangan.",
+        "Sehubungan dengan hal tersebut, permohonan ",
+        "{{ request.applicant.name }}",
+        " dinyatakan ditolak. Perusahaan dapat mengajukan permohonan baru setelah memenuhi "
+        "persyaratan sesuai dengan ketentuan peraturan perundang-undangan.",
     )
+    last.paragraph_format.keep_with_next = True  # with the closing sentence and the signature
     closing(doc)
     signature(doc)
     copies(doc)
     return doc
 
 
-TEMPLATES: dict[str, tuple[str, list[Column], float]] = {
-    "agro-rekom-gula.docx": (
+@dataclass(frozen=True)
+class Letter:
+    """An approval template: its title, the goods in words, what it is for, its table."""
+
+    title: str
+    goods: str
+    """What is imported, as ``untuk mengimpor ...`` names it."""
+    use: str
+    """What the letter is for, before ``Persetujuan Impor``."""
+    columns: list[Column]
+    table_pt: float
+
+
+PERTEK_USE = "merupakan persyaratan untuk memperoleh"
+REKOM_USE = "digunakan sebagai dasar penerbitan"
+
+TEMPLATES: dict[str, Letter] = {
+    "agro-rekom-gula.docx": Letter(
         "Rekomendasi Impor Gula Kristal Mentah",
+        "gula kristal mentah sebagai bahan baku industri",
+        REKOM_USE,
         [
             col("No", 0.8, NO, "center"),
             col("Pos Tarif/HS", 2.0, HS, "center"),
@@ -702,23 +783,27 @@ TEMPLATES: dict[str, tuple[str, list[Column], float]] = {
         ],
         10,
     ),
-    "ikft-pertek-ban.docx": (
+    "ikft-pertek-ban.docx": Letter(
         "Pertimbangan Teknis Impor Ban",
+        "ban",
+        PERTEK_USE,
         [
-            col("No", 0.8, NO, "center"),
+            col("No", 0.7, NO, "center"),
             col("Pos Tarif/HS", 1.9, HS, "center"),
-            col("Uraian Barang", 2.6, DESCRIPTION),
-            col("Tipe", 1.7, "{{ item.type or '-' }}", "center"),
-            col("Merek", 2.0, "{{ item.brand or '-' }}", "center"),
+            col("Uraian Barang", 3.2, DESCRIPTION),
+            col("Tipe", 1.8, "{{ item.type or '-' }}", "center"),
+            col("Merek", 1.9, "{{ item.brand or '-' }}", "center"),
             col("Ukuran", 2.0, "{{ item.size or '-' }}", "center"),
-            col("Negara Asal", 1.75, COUNTRY, "center"),
-            col("Pelabuhan Tujuan", 2.0, PORT, "center"),
-            col("Jumlah (buah)", 1.75, QUANTITY, "right"),
+            col("Negara Asal", 1.6, COUNTRY, "center"),
+            col("Pelabuhan Tujuan", 1.75, PORT, "center"),
+            col("Jumlah (buah)", 1.65, QUANTITY, "right"),
         ],
         9,
     ),
-    "ilmate-pertek-btb.docx": (
+    "ilmate-pertek-btb.docx": Letter(
         "Pertimbangan Teknis Impor Barang Modal Tidak Baru",
+        "barang modal tidak baru",
+        PERTEK_USE,
         [
             col("No", 0.8, NO, "center"),
             col("Pos Tarif/HS", 1.9, HS, "center"),
@@ -751,8 +836,8 @@ def save(doc: DocxDocument, path: Path) -> None:
 def main() -> None:
     """Write the four templates."""
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, (title, columns, size) in TEMPLATES.items():
-        save(approval(title, columns, size), OUT / name)
+    for name, letter in TEMPLATES.items():
+        save(approval(letter), OUT / name)
         print(f"wrote {(OUT / name).relative_to(ROOT)}")
     save(rejection(), OUT / "penolakan.docx")
     print(f"wrote {(OUT / 'penolakan.docx').relative_to(ROOT)}")

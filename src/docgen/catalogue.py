@@ -83,6 +83,8 @@ class Service(BaseModel):
     """Template for a rejection, relative to the templates folder."""
     number_pattern: str
     """Letter number pattern; fields: {seq}, {dg}, {service}, {year}, {month}, {month_roman}."""
+    number_series: str = "{dg}/{year}"
+    """Which counter a letter number comes from; fields as in ``number_pattern`` but {seq}."""
     validity_months: int | None = Field(default=None, ge=1, le=120)
     """Longest validity of an approval in months after the decision; None for no limit."""
     items: Literal["required", "optional", "none"] = "required"
@@ -100,6 +102,9 @@ class Service(BaseModel):
             raise ValueError(f"number_pattern uses unknown fields: {sorted(unknown)}")
         if "seq" not in fields:
             raise ValueError("number_pattern must contain {seq}")
+        series_fields = {n for _, n, _, _ in string.Formatter().parse(self.number_series) if n}
+        if unknown := series_fields - (_NUMBER_FIELDS - {"seq"}):
+            raise ValueError(f"number_series uses unknown fields: {sorted(unknown)}")
         if unknown := set(self.item_fields) - _ITEM_FIELDS:
             raise ValueError(f"item_fields names unknown goods fields: {sorted(unknown)}")
         for template in (self.template_approved, self.template_rejected):
@@ -121,9 +126,16 @@ class Service(BaseModel):
         """The template (relative path) for an approval or a rejection."""
         return self.template_approved if outcome is Outcome.APPROVED else self.template_rejected
 
+    def series(self, on: date) -> str:
+        """The numbering series a letter dated ``on`` takes its number from."""
+        return self._format(self.number_series, seq="", on=on)
+
     def letter_number(self, seq: int | str, on: date) -> str:
         """Format a letter number; ``seq`` may be a placeholder string for a draft."""
-        return self.number_pattern.format(
+        return self._format(self.number_pattern, seq=seq, on=on)
+
+    def _format(self, pattern: str, *, seq: int | str, on: date) -> str:
+        return pattern.format(
             seq=seq,
             dg=self.directorate_general,
             service=self.code,

@@ -19,9 +19,17 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from docgen.errors import ConfigError
 
@@ -30,11 +38,28 @@ __all__ = [
     "ConverterSettings",
     "DirectorateGeneral",
     "ElectronicSignatureSettings",
+    "KeySettings",
+    "RegisterSettings",
     "Settings",
+    "SigningSettings",
+    "VerificationSettings",
 ]
 
 _DEFAULTS = Path(__file__).with_name("defaults.toml")
-_CHECKOUT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout docgen runs from; the embedded defaults point into it."""
+DEMO_PKI = PROJECT_ROOT / "certs" / "generated"
+"""Where the set-up makes the demo PKI (keys are never committed)."""
+
+
+def _relative_to_settings_file(value: Path, info: ValidationInfo) -> Path:
+    """Resolve a relative path against the folder of the settings file that gave it."""
+    base = (info.context or {}).get("base")
+    return value if value.is_absolute() or base is None else base / value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_relative_to_settings_file)]
+"""A path in the settings; relative ones are relative to the settings file's folder."""
 CONFIG_ENV = "DOCGEN_CONFIG"
 """Environment variable naming a settings file, used when none is given explicitly."""
 
@@ -101,10 +126,77 @@ class ConverterSettings(_Settings):
     """Longest LibreOffice may take to start."""
 
 
+class KeySettings(_Settings):
+    """One signing key: a PKCS#12 file, or a PEM key with its certificate and chain.
+
+    The passphrase never comes from the command line: it is read from the environment variable
+    ``passphrase_env`` when that is set, else from ``passphrase_file``, else asked for on a
+    terminal.
+    """
+
+    pkcs12: ConfigPath | None = None
+    """PKCS#12 (.p12/.pfx) file holding the key, its certificate and the chain."""
+    key: ConfigPath | None = None
+    """PEM private key (with ``certificate``), as an alternative to ``pkcs12``."""
+    certificate: ConfigPath | None = None
+    """PEM certificate of the ``key``."""
+    chain: tuple[ConfigPath, ...] = ()
+    """PEM certificates of the issuing CAs, for a PEM ``key``."""
+    passphrase_env: str | None = "DOCGEN_KEY_PASSPHRASE"
+    """Environment variable holding the passphrase."""
+    passphrase_file: ConfigPath | None = None
+    """File holding the passphrase (first line)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> KeySettings:
+        if (self.pkcs12 is None) == (self.key is None):
+            raise ValueError("give either pkcs12, or key and certificate")
+        if self.key is not None and self.certificate is None:
+            raise ValueError("a PEM key needs its certificate")
+        return self
+
+
+def _demo_key(label: str) -> KeySettings:
+    return KeySettings(pkcs12=DEMO_PKI / f"{label}.p12", passphrase_file=DEMO_PKI / "passphrase")
+
+
+class SigningSettings(_Settings):
+    """How letters are signed."""
+
+    keys: dict[str, KeySettings] = {
+        "AGRO": _demo_key("signer-agro"),
+        "IKFT": _demo_key("signer-ikft"),
+        "ILMATE": _demo_key("signer-ilmate"),
+    }
+    """The signing key of each Directorate General's official, by DG code."""
+    field_name: str = "TandaTanganElektronik"
+    """Name of the signature field."""
+    reason: str = "Surat ini ditandatangani secara elektronik"
+    """Reason recorded in the signature."""
+    timezone: str = "Asia/Jakarta"
+    """Time zone of letter dates and of the signing time shown on the letter."""
+    zone_label: str = "WIB"
+    """How that time zone is written after a time."""
+
+
+class RegisterSettings(_Settings):
+    """The letter register."""
+
+    path: ConfigPath = PROJECT_ROOT / "out" / "register.sqlite3"
+    """SQLite file of the register."""
+
+
+class VerificationSettings(_Settings):
+    """What verification trusts."""
+
+    trust: tuple[ConfigPath, ...] = (DEMO_PKI / "root.cert.pem",)
+    """Trust roots (PEM or DER certificates) that signers must chain to."""
+
+
 class Settings(_Settings):
     """Everything docgen can be configured with."""
 
-    templates: Path = _CHECKOUT_TEMPLATES
+    templates: ConfigPath = PROJECT_ROOT / "templates"
     """Folder holding ``catalogue.toml``, the templates and their assets."""
     agency: AgencySettings
     """The issuing ministry and its Directorates General."""
@@ -112,6 +204,14 @@ class Settings(_Settings):
     """Electronic-signature footer, verification address, draft stamp."""
     converter: ConverterSettings = ConverterSettings()
     """The LibreOffice converter."""
+    signing: SigningSettings = SigningSettings()
+    """Signing keys and signature details."""
+    letter_register: RegisterSettings = RegisterSettings()
+    """The letter register."""
+    verification: VerificationSettings = VerificationSettings()
+    """Trust roots for verification."""
+    output: ConfigPath = PROJECT_ROOT / "out" / "letters"
+    """Folder issued letters are written under (by DG / service / date)."""
 
     def directorate(self, code: str) -> DirectorateGeneral:
         """The Directorate General with this code; :class:`ConfigError` when there is none."""
@@ -133,8 +233,9 @@ class Settings(_Settings):
         if path is not None:
             data = _merge(data, _read_toml(path))
         data = _merge(data, overrides)
+        base = path.resolve().parent if path is not None else None
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context={"base": base})
         except ValidationError as error:
             where = path or "the embedded defaults"
             lines = [
