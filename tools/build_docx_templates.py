@@ -376,10 +376,22 @@ def field(paragraph: Paragraph, instruction: str, placeholder: str, fmt: Fmt) ->
             child(r._r, "w:fldChar", fldCharType=kind)
 
 
+def bookmark(paragraph: Paragraph, name: str, ident: int) -> None:
+    """Mark a paragraph with a bookmark; LibreOffice exports it as a PDF named destination.
+
+    docgen's signing step finds the reserved spaces by these names (the top-left corner of the
+    signature space and of the QR square).
+    """
+    start = child(paragraph._p, "w:bookmarkStart", id=str(ident), name=name)
+    paragraph._p.remove(start)
+    paragraph._p.insert(0, start)
+    child(paragraph._p, "w:bookmarkEnd", id=str(ident))
+
+
 def footer(section: Section) -> None:
     """Every page: QR square on the left, e-signature notice and page number on the right."""
     qr = 2.4
-    for ftr in (section.first_page_footer, section.footer):
+    for index, ftr in enumerate((section.first_page_footer, section.footer)):
         ftr.is_linked_to_previous = False
         t = table(ftr, 1, [qr, TEXT_WIDTH_CM - qr])
         borders = t._tbl.tblPr.find(qn("w:tblBorders"))
@@ -392,6 +404,8 @@ def footer(section: Section) -> None:
         row_props(t, 0, height_cm=qr)
         square, notice = t.rows[0].cells
         square.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+        if index == 0:  # a bookmark name may occur once: the QR goes on page 1's square
+            bookmark(square.paragraphs[0], "docgenQrBox", 901)
         notice.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         small = Fmt(size=7.5)
         par(notice, ("{{ esign.footer }}", small), align=Align.JUSTIFY, left=0.3)
@@ -625,6 +639,7 @@ def signature(doc: DocxDocument) -> None:
     space = par(cell, "", keep=True)
     space.paragraph_format.line_spacing_rule = WD_LINE_SPACING.EXACTLY
     space.paragraph_format.line_spacing = Cm(3)
+    bookmark(space, "docgenSignatureBox", 902)
     par(cell, ("{{ request.signatory.name }}", Fmt(bold=True, underline=True)), keep=True)
     par(cell, "NIP ", "{{ request.signatory.nip | nip }}")
     drop_first_paragraph(cell)

@@ -41,6 +41,7 @@ PDFA_FILTER_OPTIONS = (
     "EmbedStandardFonts=true",
     "UseTaggedPDF=true",
     "ExportFormFields=false",
+    "ExportBookmarksToPDFDestination=true",  # bookmarks mark the spaces signing fills in
 )
 """LibreOffice's ``writer_pdf_Export`` options: PDF/A-3b with every font embedded."""
 

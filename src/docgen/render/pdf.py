@@ -33,8 +33,11 @@ __all__ = [
     "ATTACHMENT_DESCRIPTION",
     "ATTACHMENT_NAME",
     "attachment_bytes",
+    "draw_on_page",
     "finish",
     "keep_xmp_metadata",
+    "page_count",
+    "page_size",
     "read_request",
 ]
 
@@ -122,28 +125,56 @@ def _stamp_pdf(label: str) -> bytes:
     return pdf
 
 
+def draw_on_page(
+    writer: IncrementalPdfFileWriter,
+    index: int,
+    operators: bytes,
+    xobjects: dict[str, generic.IndirectObject] | None = None,
+) -> None:
+    """Draw PDF operators over a page, in default page coordinates.
+
+    The page's own content may leave its coordinate system changed (WeasyPrint flips it without
+    ``q``/``Q``), so the existing content is wrapped in ``q ... Q`` first.
+    """
+    resources = None
+    if xobjects:
+        resources = generic.DictionaryObject(
+            {
+                generic.pdf_name("/XObject"): generic.DictionaryObject(
+                    {generic.pdf_name(name): ref for name, ref in xobjects.items()}
+                )
+            }
+        )
+    opening = generic.StreamObject(stream_data=b"q\n")
+    writer.add_stream_to_page(index, writer.add_object(opening), prepend=True)
+    drawing = generic.StreamObject(stream_data=b"\nQ q\n" + operators + b"\nQ\n")
+    writer.add_stream_to_page(index, writer.add_object(drawing), resources=resources)
+
+
+def page_size(writer: IncrementalPdfFileWriter, index: int) -> tuple[float, float]:
+    """Width and height of a page, in points."""
+    page = writer.find_page_for_modification(index)[0].get_object()
+    box = page["/MediaBox"]
+    return float(box[2]) - float(box[0]), float(box[3]) - float(box[1])
+
+
+def page_count(writer: IncrementalPdfFileWriter) -> int:
+    """How many pages the document has."""
+    return int(writer.root["/Pages"]["/Count"])
+
+
 def _stamp(writer: IncrementalPdfFileWriter, label: str) -> None:
     stamp = writer.import_page_as_xobject(PdfFileReader(io.BytesIO(_stamp_pdf(label))), 0)
     stamp_box = stamp.get_object()["/BBox"]
     stamp_width, stamp_height = float(stamp_box[2]), float(stamp_box[3])
-    for index in range(int(writer.root["/Pages"]["/Count"])):
-        page = writer.find_page_for_modification(index)[0].get_object()
-        box = page["/MediaBox"]
-        width, height = float(box[2]), float(box[3])
+    for index in range(page_count(writer)):
+        width, height = page_size(writer, index)
         # top centre, inside the top margin, so no text of the letter is covered
         x, y = (width - stamp_width) / 2, height - stamp_height - 10
         # a name per page: renderers often share one resource dictionary between pages
-        name = generic.pdf_name(f"/DocgenDraftStamp{index}")
-        resources = generic.DictionaryObject(
-            {generic.pdf_name("/XObject"): generic.DictionaryObject({name: stamp})}
-        )
-        # the page's own content may leave its coordinate system changed (WeasyPrint flips
-        # it without q/Q): wrap it in q ... Q so the stamp is drawn in default page space
-        opening = generic.StreamObject(stream_data=b"q\n")
-        writer.add_stream_to_page(index, writer.add_object(opening), prepend=True)
-        drawing = f"\nQ q 1 0 0 1 {x:.2f} {y:.2f} cm {name} Do Q\n".encode()
-        stream = writer.add_object(generic.StreamObject(stream_data=drawing))
-        writer.add_stream_to_page(index, stream, resources=resources)
+        name = f"/DocgenDraftStamp{index}"
+        operators = f"1 0 0 1 {x:.2f} {y:.2f} cm {name} Do".encode()
+        draw_on_page(writer, index, operators, {name: stamp})
 
 
 def read_request(pdf: bytes) -> LetterRequest:

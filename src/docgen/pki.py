@@ -1,0 +1,253 @@
+"""The demo PKI: DEMO certificates for the three Directorates General, made from certs/demo-pki.yml.
+
+FOR DEMONSTRATION AND TESTS ONLY; real letters are signed with BSrE certificates. The configuration
+(certomancer format, no key material) is committed; :func:`make_demo_pki` generates the keys and
+writes into a target directory::
+
+    keys/<key label>.key.pem     private keys (unencrypted PKCS#8, mode 0600), for certomancer
+    <signer>.p12                 key, certificate and chain to its root, under the passphrase (0600)
+    <label>.cert.pem             every certificate: root, intermediate, tsa, ocsp, the signers,
+                                 rogue-root
+
+Signers: ``signer-agro``, ``signer-ikft``, ``signer-ilmate`` (one per Directorate General), and
+for tests ``signer-expired`` (2020–2021), ``signer-revoked`` (revoked 2025-06-01) and
+``signer-rogue`` (under ``rogue-root``, outside the demo root). certomancer is imported only when
+needed. Example::
+
+    pki = make_demo_pki(Path("certs/generated"), b"passphrase")
+    signer = SimpleSigner.load_pkcs12(pki.p12["signer-agro"], passphrase=b"passphrase")
+    arch = load_architecture(pki.config, pki.key_dir)   # serves OCSP, CRLs, time stamps
+
+From the shell, ``python -m docgen.pki TARGET`` (passphrase from ``$DOCGEN_PKI_PASSPHRASE``, else
+from ``TARGET/passphrase``, else a random one written there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from docgen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from certomancer import PKIArchitecture
+
+__all__ = [
+    "ARCHITECTURE",
+    "DEFAULT_CONFIG",
+    "OFFICIAL_SIGNERS",
+    "PASSPHRASE_ENV",
+    "TEST_SIGNERS",
+    "DemoPki",
+    "load_architecture",
+    "make_demo_pki",
+]
+
+ARCHITECTURE = "docgen-demo"
+"""Label of the PKI architecture in the configuration."""
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "certs" / "demo-pki.yml"
+"""The committed configuration, in a source checkout (``certs/demo-pki.yml``)."""
+
+OFFICIAL_SIGNERS = ("signer-agro", "signer-ikft", "signer-ilmate")
+"""Certificate labels of the signing officials, one per Directorate General."""
+
+TEST_SIGNERS = ("signer-expired", "signer-revoked", "signer-rogue")
+"""Certificate labels of the signers that must fail validation, for tests."""
+
+PASSPHRASE_ENV = "DOCGEN_PKI_PASSPHRASE"
+"""Environment variable ``python -m docgen.pki`` reads the PKCS#12 passphrase from."""
+
+_CERTS = ("root", "intermediate", "tsa", "ocsp", "rogue-root", *OFFICIAL_SIGNERS, *TEST_SIGNERS)
+_CA_KEYS = frozenset({"root", "intermediate", "rogue-root"})  # RSA 4096; the others RSA 3072
+
+
+@dataclass(frozen=True)
+class DemoPki:
+    """Where a demo PKI lies on disk."""
+
+    config: Path
+    """The certomancer configuration it was made from."""
+    key_dir: Path
+    """Directory of the private keys, the key root for certomancer."""
+    root_cert: Path
+    """PEM certificate of the demo root CA: the trust root."""
+    intermediate_cert: Path
+    """PEM certificate of the intermediate CA that issues the signers' certificates."""
+    rogue_root_cert: Path
+    """PEM certificate of the untrusted root that issued ``signer-rogue``."""
+    p12: Mapping[str, Path]
+    """PKCS#12 file of every signer (official and test), by certificate label."""
+    certs: Mapping[str, Path]
+    """PEM certificate of every certificate, by label."""
+
+
+def load_architecture(config: Path, key_dir: Path) -> PKIArchitecture:
+    """The certomancer architecture of the demo PKI, with its keys loaded from ``key_dir``."""
+    from certomancer.registry import ArchLabel, CertomancerConfig
+
+    loaded = CertomancerConfig.from_file(
+        str(config), key_search_dir=str(key_dir), allow_external_config=False
+    )
+    return loaded.get_pki_arch(ArchLabel(ARCHITECTURE))
+
+
+def make_demo_pki(
+    target: Path, passphrase: bytes, *, config: Path = DEFAULT_CONFIG, force: bool = False
+) -> DemoPki:
+    """Generate the keys of ``config`` and write the demo PKI into ``target``.
+
+    If ``target`` already holds a complete PKI it is left alone (unless ``force``); it must then
+    open with ``passphrase``, or :class:`~docgen.errors.ConfigError` is raised.
+    """
+    if not passphrase:
+        raise ConfigError("the demo PKI needs a non-empty passphrase for its PKCS#12 files")
+    key_labels = _key_labels(config)
+    pki = DemoPki(
+        config=config,
+        key_dir=target / "keys",
+        root_cert=target / "root.cert.pem",
+        intermediate_cert=target / "intermediate.cert.pem",
+        rogue_root_cert=target / "rogue-root.cert.pem",
+        p12={label: target / f"{label}.p12" for label in (*OFFICIAL_SIGNERS, *TEST_SIGNERS)},
+        certs={label: target / f"{label}.cert.pem" for label in _CERTS},
+    )
+    keys = [pki.key_dir / f"{label}.key.pem" for label in key_labels]
+    if not force and all(p.is_file() for p in (*keys, *pki.p12.values(), *pki.certs.values())):
+        _check_passphrase(pki.p12[OFFICIAL_SIGNERS[0]], passphrase)
+        return pki
+
+    from certomancer.registry import CertLabel
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    pki.key_dir.mkdir(parents=True, exist_ok=True)
+    pki.key_dir.chmod(0o700)
+    private_keys: dict[str, rsa.RSAPrivateKey] = {}
+    for label, path in zip(key_labels, keys, strict=True):
+        key = private_keys[label] = rsa.generate_private_key(
+            65537, 4096 if label in _CA_KEYS else 3072
+        )
+        pem_key = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        _write(path, pem_key, private=True)
+    arch = load_architecture(config, pki.key_dir)
+
+    def cert(label: str) -> x509.Certificate:
+        return x509.load_der_x509_certificate(arch.get_cert(CertLabel(label)).dump())
+
+    for label, path in pki.certs.items():
+        _write(path, cert(label).public_bytes(serialization.Encoding.PEM), private=False)
+    for label, path in pki.p12.items():
+        # the signers' keys carry their certificate's label (checked by _key_labels)
+        p12 = pkcs12.serialize_key_and_certificates(
+            name=label.encode("ascii"),
+            key=private_keys[label],
+            cert=cert(label),
+            cas=[cert(str(issuer)) for issuer in arch.get_chain(CertLabel(label))],
+            encryption_algorithm=serialization.BestAvailableEncryption(passphrase),
+        )
+        _write(path, p12, private=True)
+    return pki
+
+
+def _key_labels(config: Path) -> list[str]:
+    """Labels of the keys the configuration's key set expects, each at ``<label>.key.pem``."""
+    import yaml  # type: ignore[import-untyped]  # certomancer's dependency; no stubs here
+
+    try:
+        keys = yaml.safe_load(config.read_text(encoding="utf-8"))["keysets"][ARCHITECTURE]["keys"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise ConfigError(f"cannot read the demo PKI configuration {config}: {error}") from error
+    labels = [str(label) for label in keys]
+    for label in labels:
+        if keys[label] != {"path": f"{label}.key.pem"}:
+            raise ConfigError(f"{config}: key {label!r} must have path {label}.key.pem")
+    return labels
+
+
+def _check_passphrase(p12: Path, passphrase: bytes) -> None:
+    """Raise ConfigError unless ``p12`` opens with ``passphrase``."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        pkcs12.load_key_and_certificates(p12.read_bytes(), passphrase)
+    except ValueError as error:
+        raise ConfigError(
+            f"the demo PKI in {p12.parent} does not open with the given passphrase; "
+            "make it again with force=True (python -m docgen.pki --force)"
+        ) from error
+
+
+def _write(path: Path, data: bytes, *, private: bool) -> None:
+    """Write ``data`` to ``path`` through a temporary file; mode 0600 if ``private``."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _passphrase_for(target: Path) -> bytes:
+    """The passphrase from the environment, else from ``target/passphrase``, else a new one."""
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env:
+        return from_env.encode("utf-8")
+    stored = target / "passphrase"
+    if stored.is_file():
+        return stored.read_text(encoding="utf-8").strip().encode("utf-8")
+    fresh = secrets.token_urlsafe(24)
+    target.mkdir(parents=True, exist_ok=True)
+    _write(stored, fresh.encode("utf-8") + b"\n", private=True)
+    return fresh.encode("utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m docgen.pki TARGET``: make the demo PKI in TARGET; the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m docgen.pki", description="Make the demo PKI (DEMO only)."
+    )
+    parser.add_argument("target", type=Path, help="directory to write the demo PKI into")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="certomancer YAML")
+    parser.add_argument("--force", action="store_true", help="make it again even if complete")
+    options = parser.parse_args(argv)
+    try:
+        pki = make_demo_pki(
+            options.target,
+            _passphrase_for(options.target),
+            config=options.config,
+            force=options.force,
+        )
+    except ConfigError as error:
+        print(f"docgen.pki: {error}", file=sys.stderr)
+        return error.exit_code
+    print(
+        f"demo PKI in {options.target}: trust root {pki.root_cert.name}, signers "
+        + ", ".join(sorted(pki.p12))
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Signing: signer backends (where keys live) and the PAdES step (what a signature looks like).
+
+Example::
+
+    backend = open_backend(settings.signing.keys["AGRO"])
+    signed = PadesSigner(settings).sign(pdf, backend, request.signatory, url)
+"""
+
+from docgen.sign.backends import (
+    LocalKeySigner,
+    PassphrasePrompt,
+    SignerBackend,
+    SigningError,
+    open_backend,
+    read_passphrase,
+)
+from docgen.sign.pades import QR_ANCHOR, SIGNATURE_ANCHOR, PadesSigner, SignedPdf
+
+__all__ = [
+    "QR_ANCHOR",
+    "SIGNATURE_ANCHOR",
+    "LocalKeySigner",
+    "PadesSigner",
+    "PassphrasePrompt",
+    "SignedPdf",
+    "SignerBackend",
+    "SigningError",
+    "open_backend",
+    "read_passphrase",
+]

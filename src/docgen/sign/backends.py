@@ -1,0 +1,183 @@
+"""Signer backends: where the private key lives and how a raw signature is made.
+
+A backend hands pyHanko a ready :class:`pyhanko.sign.signers.Signer`. Local keys (PKCS#12 and
+PEM) are opened **once**: the passphrase is used, the key parsed and checked, and the parsed key
+kept for every later signature. pyHanko's own ``SimpleSigner`` parses the key again for every
+raw signature, twice per letter, which with an RSA-3072 key costs several times the rest of the
+signature.
+
+Passphrases come from an environment variable, a file, or a prompt — never from the command
+line — and never appear in a message.
+
+Example::
+
+    backend = open_backend(settings.signing.keys["ILMATE"])
+    backend.signer        # a pyHanko Signer, ready to use from any thread
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from asn1crypto import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import pkcs12
+from pyhanko.keys import load_certs_from_pemder
+from pyhanko.sign.signers import Signer
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
+
+from docgen.config import KeySettings
+from docgen.errors import DocgenError
+
+__all__ = [
+    "LocalKeySigner",
+    "PassphrasePrompt",
+    "SignerBackend",
+    "SigningError",
+    "open_backend",
+    "read_passphrase",
+]
+
+PassphrasePrompt = Callable[[str], str]
+"""Asks a person for a passphrase; the argument says which key it is for."""
+
+
+class SigningError(DocgenError):
+    """A letter could not be signed: the key could not be opened, or signing failed."""
+
+    exit_code = 77  # EX_NOPERM
+
+
+class LocalKeySigner(Signer):
+    """A pyHanko signer around a private key parsed once and kept in memory."""
+
+    def __init__(
+        self,
+        key: RSAPrivateKey | EllipticCurvePrivateKey,
+        certificate: x509.Certificate,
+        chain: list[x509.Certificate],
+    ):
+        """Wrap a parsed key, its certificate and the issuing CAs' certificates."""
+        registry = SimpleCertificateStore()
+        registry.register_multiple(chain)
+        super().__init__(signing_cert=certificate, cert_registry=registry)
+        self._key = key
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        """Sign ``data`` with the kept key (pyHanko calls this once per signature)."""
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+        algorithm = mechanism.signature_algo
+        key = self._key
+        if algorithm == "rsassa_pkcs1v15" and isinstance(key, RSAPrivateKey):
+            return key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
+        if algorithm == "rsassa_pss" and isinstance(key, RSAPrivateKey):
+            padding, hash_algorithm = process_pss_params(mechanism["parameters"])
+            return key.sign(data, padding, hash_algorithm)
+        if algorithm == "ecdsa" and isinstance(key, EllipticCurvePrivateKey):
+            return key.sign(data, ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+        raise SigningError(f"Signature mechanism {algorithm} is not supported for this key")
+
+
+@dataclass(frozen=True, slots=True)
+class SignerBackend:
+    """A ready signer and a description of who signs with it."""
+
+    signer: Signer
+    """The pyHanko signer."""
+    subject: str
+    """The signing certificate's subject, as people read it."""
+    kind: str
+    """Which backend: ``pkcs12``, ``pem`` (later ``pkcs11``, ``remote``)."""
+
+
+def read_passphrase(settings: KeySettings, prompt: PassphrasePrompt | None = None) -> bytes | None:
+    """The key's passphrase: from its environment variable, its file, or a prompt.
+
+    Returns None when no source is configured and there is nobody to ask (an unencrypted key).
+    """
+    if settings.passphrase_env and os.environ.get(settings.passphrase_env):
+        return os.environ[settings.passphrase_env].encode()
+    if settings.passphrase_file is not None:
+        try:
+            lines = settings.passphrase_file.read_text("utf-8").splitlines()
+        except OSError as error:
+            raise SigningError(
+                f"Cannot read the passphrase file {settings.passphrase_file}: {error.strerror}"
+            ) from None
+        return lines[0].encode() if lines else b""
+    if prompt is not None:
+        return prompt(str(settings.pkcs12 or settings.key)).encode()
+    return None
+
+
+def _to_asn1(certificate: object) -> x509.Certificate:
+    from cryptography import x509 as pyca_x509
+
+    assert isinstance(certificate, pyca_x509.Certificate)
+    return x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+
+
+def _check_key(key: object, source: Path) -> RSAPrivateKey | EllipticCurvePrivateKey:
+    if not isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey):
+        raise SigningError(f"The key in {source} is neither RSA nor EC; docgen cannot sign with it")
+    return key
+
+
+def _open_pkcs12(path: Path, passphrase: bytes | None) -> LocalKeySigner:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise SigningError(f"Cannot read the signing key {path}: {error.strerror}") from None
+    try:
+        key, certificate, others = pkcs12.load_key_and_certificates(data, passphrase)
+    except ValueError:
+        # the message of cryptography's error may not say which; never echo the passphrase
+        raise SigningError(
+            f"Cannot open the signing key {path}: wrong passphrase, or not a PKCS#12 file"
+        ) from None
+    if certificate is None:
+        raise SigningError(f"The signing key {path} holds no certificate")
+    return LocalKeySigner(
+        _check_key(key, path), _to_asn1(certificate), [_to_asn1(c) for c in others]
+    )
+
+
+def _open_pem(settings: KeySettings, passphrase: bytes | None) -> LocalKeySigner:
+    assert settings.key is not None and settings.certificate is not None
+    try:
+        key_data = settings.key.read_bytes()
+        certificates = list(load_certs_from_pemder([str(settings.certificate)]))
+        chain = list(load_certs_from_pemder([str(p) for p in settings.chain]))
+    except OSError as error:
+        raise SigningError(f"Cannot read the signing key or certificate: {error}") from None
+    try:
+        key = serialization.load_pem_private_key(key_data, password=passphrase)
+    except (ValueError, TypeError):
+        raise SigningError(
+            f"Cannot open the signing key {settings.key}: wrong passphrase, or not a PEM key"
+        ) from None
+    if len(certificates) != 1:
+        raise SigningError(f"{settings.certificate} must hold exactly one certificate")
+    return LocalKeySigner(_check_key(key, settings.key), certificates[0], chain)
+
+
+def open_backend(settings: KeySettings, prompt: PassphrasePrompt | None = None) -> SignerBackend:
+    """Open a configured key once; the result signs any number of letters."""
+    passphrase = read_passphrase(settings, prompt)
+    if settings.pkcs12 is not None:
+        signer, kind = _open_pkcs12(settings.pkcs12, passphrase), "pkcs12"
+    else:
+        signer, kind = _open_pem(settings, passphrase), "pem"
+    certificate = signer.signing_cert
+    assert certificate is not None
+    subject = str(certificate.subject.human_friendly)
+    return SignerBackend(signer=signer, subject=subject, kind=kind)

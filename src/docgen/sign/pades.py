@@ -1,0 +1,222 @@
+"""The PAdES step: a certification signature, visible, with the verification QR code.
+
+The signature is PAdES baseline B-B (``ETSI.CAdES.detached``, SHA-256) and a *certification*
+signature that allows no changes afterwards (DocMDP P1), so any later edit shows up in
+verification. It is drawn in the space the template reserved for it; the QR code, which leads to
+the letter's verification page, is drawn in the space reserved for it, in the same revision, so
+the signature covers it.
+
+Templates reserve the two spaces with named destinations (an ``id`` in HTML, a bookmark in
+DOCX): :data:`SIGNATURE_ANCHOR` and :data:`QR_ANCHOR` mark the top-left corner of each space.
+Without them, the signature goes to the bottom right of the last page and the QR code to the
+bottom left.
+
+The appearance text is laid out by WeasyPrint (so its font is embedded and the PDF/A stays
+valid) and kept for reuse: a batch signed by one official within one minute lays it out once.
+
+Example::
+
+    pades = PadesSigner(settings)
+    signed = pades.sign(pdf, backend, request.signatory, verification_url)
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+import qrcode
+import weasyprint
+from pyhanko.pdf_utils import content, generic, layout
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.stamp import StaticStampStyle
+
+from docgen.config import Settings
+from docgen.formatting import tanggal
+from docgen.models import Signatory
+from docgen.render.pdf import draw_on_page, keep_xmp_metadata, page_count, page_size
+from docgen.sign.backends import SignerBackend, SigningError
+
+__all__ = ["QR_ANCHOR", "SIGNATURE_ANCHOR", "PadesSigner", "SignedPdf"]
+
+SIGNATURE_ANCHOR = "docgenSignatureBox"
+"""Named destination marking the top-left corner of the signature space."""
+QR_ANCHOR = "docgenQrBox"
+"""Named destination marking the top-left corner of the QR code space."""
+
+_MM = 72 / 25.4
+SIGNATURE_SIZE = (70 * _MM, 28 * _MM)
+"""Width and height of the visible signature, in points."""
+QR_SIZE = 24 * _MM
+"""Side of the QR code, in points."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPdf:
+    """A signed letter."""
+
+    pdf: bytes
+    """The signed PDF."""
+    signer: str
+    """Subject of the signing certificate."""
+    signed_at: datetime
+    """The signing time shown on the letter (the CMS signing time is within a second of it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Anchor:
+    page: int
+    left: float
+    top: float
+
+
+def _anchors(writer: IncrementalPdfFileWriter) -> dict[str, _Anchor]:
+    """Named destinations, from a name tree (WeasyPrint) or a /Dests dictionary (LibreOffice)."""
+    pages = [
+        writer.find_page_for_modification(index)[0].idnum for index in range(page_count(writer))
+    ]
+    found: dict[str, generic.PdfObject] = {}
+    root = writer.root
+    names = root.get("/Names")
+    if names is not None and "/Dests" in names.get_object():
+        entries = names.get_object()["/Dests"].get_object().get("/Names", [])
+        for index in range(0, len(entries) - 1, 2):
+            found[str(entries[index])] = entries[index + 1]
+    if "/Dests" in root:
+        for key, value in root["/Dests"].get_object().items():
+            # LibreOffice writes bookmark names with some characters hex-escaped
+            found[str(key).lstrip("/")] = value
+    anchors = {}
+    for name, value in found.items():
+        destination = value.get_object()
+        if isinstance(destination, generic.DictionaryObject):
+            destination = destination.get("/D")
+        try:
+            page = pages.index(destination.raw_get(0).idnum)  # plain [0] dereferences
+            anchors[name] = _Anchor(page, float(destination[2]), float(destination[3]))
+        except (ValueError, IndexError, TypeError, AttributeError):
+            continue
+    return anchors
+
+
+def _qr_operators(url: str, left: float, bottom: float, size: float) -> bytes:
+    """A QR code as filled squares: crisp at any zoom, no image, no font."""
+    code = qrcode.QRCode(border=0, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(url)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    module = size / len(matrix)
+    rectangles = [
+        f"{left + x * module:.3f} {bottom + size - (y + 1) * module:.3f} "
+        f"{module:.3f} {module:.3f} re"
+        for y, row in enumerate(matrix)
+        for x, dark in enumerate(row)
+        if dark
+    ]
+    return ("0 g\n" + "\n".join(rectangles) + "\nf").encode()
+
+
+class _PdfBytes(content.PdfContent):
+    """pyHanko content that imports the first page of an in-memory PDF."""
+
+    def __init__(self, pdf: bytes):
+        super().__init__()
+        self._pdf = pdf
+
+    def render(self) -> bytes:
+        xobject = self._ensure_writer.import_page_as_xobject(PdfFileReader(io.BytesIO(self._pdf)))
+        self.resources.xobject["/Appearance"] = xobject
+        x1, y1, x2, y2 = xobject.get_object()["/BBox"]
+        self.box = layout.BoxConstraints(width=abs(x2 - x1), height=abs(y2 - y1))
+        return b"/Appearance Do"
+
+
+@functools.lru_cache(maxsize=64)
+def _appearance(heading: str, name: str, position: str, when: str) -> bytes:
+    """The visible signature, laid out once per official and minute."""
+    width, height = SIGNATURE_SIZE
+    html = (
+        f"<style>@page{{size:{width:.2f}pt {height:.2f}pt;margin:0}}"
+        "body{margin:0;padding:2mm 3mm;font:7.5pt/1.3 'Liberation Sans',sans-serif;color:#000;"
+        "border:0.6pt solid #1a4f8b;height:100%;box-sizing:border-box}"
+        "p{margin:0}.name{font-weight:bold;font-size:8.5pt;margin-top:1mm}"
+        ".small{color:#333}</style>"
+        f"<p class=small>{escape(heading)}</p><p class=name>{escape(name)}</p>"
+        f"<p>{escape(position)}</p><p class=small>{escape(when)}</p>"
+    )
+    pdf: bytes = weasyprint.HTML(string=html).write_pdf(pdf_variant="pdf/a-3b")
+    return pdf
+
+
+class PadesSigner:
+    """Signs rendered letters; build once from settings, share between threads."""
+
+    def __init__(self, settings: Settings):
+        """Prepare the signature parameters from the settings."""
+        self._settings = settings
+        self._zone = ZoneInfo(settings.signing.timezone)
+
+    def sign(
+        self,
+        pdf: bytes,
+        backend: SignerBackend,
+        signatory: Signatory,
+        verification_url: str,
+    ) -> SignedPdf:
+        """Certify-sign a rendered letter with a visible signature and the verification QR."""
+        signing = self._settings.signing
+        now = datetime.now(self._zone)
+        when = f"{tanggal(now.date())} pukul {now:%H.%M} {signing.zone_label}"
+        position = " ".join(part for part in (signatory.acting, signatory.title) if part)
+        try:
+            writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+            keep_xmp_metadata(writer)
+            anchors = _anchors(writer)
+            last = page_count(writer) - 1
+            width, _ = page_size(writer, last)
+            qr = anchors.get(QR_ANCHOR, _Anchor(last, 56.0, 40.0 + QR_SIZE))
+            draw_on_page(
+                writer, qr.page, _qr_operators(verification_url, qr.left, qr.top - QR_SIZE, QR_SIZE)
+            )
+            box_width, box_height = SIGNATURE_SIZE
+            spot = anchors.get(SIGNATURE_ANCHOR, _Anchor(last, width - box_width - 56, 200.0))
+            field = fields.SigFieldSpec(
+                signing.field_name,
+                on_page=spot.page,
+                box=(
+                    int(spot.left),
+                    int(spot.top - box_height),
+                    int(spot.left + box_width),
+                    int(spot.top),
+                ),
+            )
+            metadata = signers.PdfSignatureMetadata(
+                field_name=signing.field_name,
+                md_algorithm="sha256",
+                subfilter=fields.SigSeedSubFilter.PADES,
+                certify=True,
+                docmdp_permissions=fields.MDPPerm.NO_CHANGES,
+                reason=signing.reason,
+                location=self._settings.agency.place,
+                name=signatory.name,
+            )
+            appearance = _appearance(
+                "Ditandatangani secara elektronik oleh", signatory.name, position, when
+            )
+            style = StaticStampStyle(
+                background=_PdfBytes(appearance), border_width=0, background_opacity=1.0
+            )
+            pdf_signer = signers.PdfSigner(
+                metadata, signer=backend.signer, stamp_style=style, new_field_spec=field
+            )
+            out = pdf_signer.sign_pdf(writer)
+        except (PdfError, ValueError, KeyError) as error:
+            raise SigningError(f"Could not sign the letter: {error}") from error
+        return SignedPdf(pdf=out.getvalue(), signer=backend.subject, signed_at=now)
