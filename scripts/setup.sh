@@ -44,3 +44,8 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The demo PKI (root, intermediate, one signing certificate per Directorate General, and test-only
+# signers) is made here, never committed: keys and PKCS#12 files under certs/generated/, with a
+# random passphrase in certs/generated/passphrase (mode 0600). Kept when it already exists.
+.venv/bin/python -m docgen.pki certs/generated

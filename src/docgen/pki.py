@@ -152,7 +152,7 @@ def make_demo_pki(
     for label, path in pki.certs.items():
         _write(path, cert(label).public_bytes(serialization.Encoding.PEM), private=False)
     for label, path in pki.p12.items():
-        # the signers' keys carry their certificate's label (checked by _key_labels)
+        # a signer's key has its certificate's label (certomancer's default subject-key)
         p12 = pkcs12.serialize_key_and_certificates(
             name=label.encode("ascii"),
             key=private_keys[label],

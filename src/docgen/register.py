@@ -202,8 +202,11 @@ class Register:
         self.lease = lease
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._transaction() as db:
-            db.executescript(_SCHEMA)
+        try:
+            # executescript manages its own transaction; every statement is idempotent
+            self._connection().executescript(_SCHEMA)
+        except sqlite3.Error as error:
+            raise RegisterError(f"Cannot set up the register {path}: {error}") from None
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)

@@ -1,0 +1,193 @@
+"""The Issuer: validate, number, render, sign, record — one call per request.
+
+:class:`Issuer` is built once from settings: the templates are read, the stylesheet parsed, the
+fonts prepared, every Directorate General's signing key opened and parsed, the register opened,
+and the LibreOffice converter started on the first DOCX letter and kept warm. It is then safe to
+share between the threads of a web application.
+
+``issue(request)`` is idempotent on the request id. The order of work makes a crash harmless:
+
+1. the register reserves a number (or returns the letter already issued);
+2. the letter is rendered with that number and signed;
+3. the signed PDF is written under a hidden temporary name beside its final name;
+4. the register records the letter as issued, with the file's SHA-256;
+5. the file is renamed to its final name.
+
+A failure in 2–4 marks the reservation void with the reason and removes the temporary file. A
+crash between 4 and 5 is completed by the next ``issue`` of the same request, which finds the
+temporary file by its name and hash and renames it.
+
+Example::
+
+    with Issuer(Settings.load()) as issuer:
+        letter = issuer.issue(LetterRequest.from_json(raw))
+        print(letter.letter_number, letter.path)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from zoneinfo import ZoneInfo
+
+from docgen.config import Settings
+from docgen.errors import DocgenError
+from docgen.files import commit_pending, pending_path, write_pending
+from docgen.models import LetterRequest
+from docgen.register import LetterRecord, LetterStatus, Register, RegisterError
+from docgen.render import Renderer
+from docgen.reports import IssuedLetter, IssueOutcome
+from docgen.sign import PadesSigner, PassphrasePrompt, SignerBackend, SigningError, open_backend
+
+__all__ = ["Issuer", "letter_path", "request_hash"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def request_hash(request: LetterRequest) -> str:
+    """SHA-256 of the request's canonical JSON: what "the same request" means."""
+    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+
+
+def letter_path(root: Path, record: LetterRecord) -> Path:
+    """Where a letter goes: ``root/DG/service/date/number.pdf``, safe on any filesystem."""
+    name = _UNSAFE.sub("_", record.letter_number.replace("/", "-")).strip("._") or "letter"
+    return root / record.directorate / record.service / record.issued_on.isoformat() / f"{name}.pdf"
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+class Issuer:
+    """Issues letters: numbered once, signed, recorded, written safely. Build once, share."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        renderer: Renderer | None = None,
+        register: Register | None = None,
+        signers: dict[str, SignerBackend] | None = None,
+        prompt: PassphrasePrompt | None = None,
+    ):
+        """Prepare everything; signing keys not given in ``signers`` are opened from settings."""
+        self.settings = settings
+        self.renderer = renderer or Renderer(settings)
+        self._owns_renderer = renderer is None
+        self.register = register or Register(settings.letter_register.path)
+        self._signers = dict(signers or {})
+        for directorate, key in settings.signing.keys.items():
+            if directorate not in self._signers:
+                self._signers[directorate] = open_backend(key, prompt)
+        self._pades = PadesSigner(settings)
+        self._zone = ZoneInfo(settings.signing.timezone)
+
+    def __enter__(self) -> Issuer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the converter (if this issuer started it) and close the register."""
+        if self._owns_renderer:
+            self.renderer.close()
+        self.register.close()
+
+    def verification_url(self, register_id: str) -> str:
+        """The address recipients verify a letter at (the QR code leads there)."""
+        return self.settings.esign.verification_base_url + register_id
+
+    def issue(
+        self, request: LetterRequest, *, out_dir: Path | None = None, source: str = ""
+    ) -> IssuedLetter:
+        """Issue a letter for a request, or return the one already issued for its id."""
+        service = self.renderer.catalogue.check_request(request, source=source)
+        backend = self._signers.get(service.directorate_general)
+        if backend is None:
+            raise SigningError(
+                f"No signing key is configured for {service.directorate_general} "
+                "(settings: signing.keys)"
+            )
+        record = self.register.reserve(
+            request, service, request_hash(request), issued_on=datetime.now(self._zone).date()
+        )
+        if record.status is not LetterStatus.RESERVED:
+            return self._existing(record)
+        path = letter_path(out_dir or self.settings.output, record)
+        pending = pending_path(path, record.register_id)
+        try:
+            url = self.verification_url(record.register_id)
+            letter = self.renderer.render_final(
+                request,
+                number=record.letter_number,
+                letter_date=record.issued_on,
+                verification_url=url,
+                source=source,
+            )
+            signed = self._pades.sign(letter.pdf, backend, request.signatory, url)
+            write_pending(path, signed.pdf, record.register_id)
+            record = self.register.mark_issued(
+                record.register_id,
+                sha256=hashlib.sha256(signed.pdf).hexdigest(),
+                path=str(path),
+                signer=signed.signer,
+            )
+        except BaseException as error:
+            with contextlib.suppress(FileNotFoundError):
+                pending.unlink()
+            if not isinstance(error, KeyboardInterrupt | SystemExit):
+                reason = str(error) if isinstance(error, DocgenError) else repr(error)
+                with contextlib.suppress(DocgenError):
+                    self.register.mark_void(record.register_id, reason[:2000])
+            raise
+        commit_pending(pending, path)
+        return self._letter(record, IssueOutcome.ISSUED)
+
+    def _existing(self, record: LetterRecord) -> IssuedLetter:
+        """The letter issued before; completes a rename that a crash interrupted."""
+        assert record.pdf_path is not None and record.pdf_sha256 is not None
+        path = Path(record.pdf_path)
+        if _sha256(path) != record.pdf_sha256:
+            pending = pending_path(path, record.register_id)
+            if _sha256(pending) != record.pdf_sha256:
+                raise RegisterError(
+                    f"Letter {record.letter_number} was issued, but its file {path} is missing "
+                    "or changed; restore it from the archive"
+                )
+            commit_pending(pending, path)
+        outcome = (
+            IssueOutcome.REVOKED
+            if record.status is LetterStatus.REVOKED
+            else IssueOutcome.ALREADY_ISSUED
+        )
+        return self._letter(record, outcome)
+
+    def _letter(self, record: LetterRecord, outcome: IssueOutcome) -> IssuedLetter:
+        assert record.pdf_path and record.pdf_sha256 and record.signer and record.issued_at
+        return IssuedLetter(
+            register_id=record.register_id,
+            request_id=record.request_id,
+            letter_number=record.letter_number,
+            service=record.service,
+            directorate=record.directorate,
+            outcome=outcome,
+            path=Path(record.pdf_path),
+            sha256=record.pdf_sha256,
+            signer=record.signer,
+            issued_at=record.issued_at,
+            verification_url=self.verification_url(record.register_id),
+        )

@@ -1,0 +1,265 @@
+"""The Verifier: checks that a letter is genuine, unchanged, issued and not revoked.
+
+Verification fails closed: every check must pass for a valid verdict, and anything unexpected —
+a truncated file, a PDF that does not parse, a signature pyHanko cannot read — is a failed check
+with its reason, never a crash. The checks, in order:
+
+``signature``      the file carries a signature
+``integrity``      the signed bytes are unchanged (the document digest matches)
+``cryptography``   the signature value is valid for the signer's key
+``trust``          the signer's certificate chains to a configured trust root, and was valid
+``coverage``       the signature covers the whole document
+``modifications``  nothing was changed after signing (pyHanko's difference analysis; only
+                   timestamp and validation-data updates are acceptable)
+``certification``  the certification signature's no-changes permission is respected
+``register``       the letter is in the register with this exact file, and is not revoked
+                   (only when a register is configured)
+
+Example::
+
+    verifier = Verifier.from_settings(settings)
+    report = verifier.verify_file(Path("letter.pdf"))
+    report.ok, report.reasons
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from pyhanko.keys import load_certs_from_pemder
+from pyhanko.pdf_utils.misc import PdfReadError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.fields import MDPPerm
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+
+from docgen.config import Settings
+from docgen.errors import ConfigError, DocgenError
+from docgen.register import LetterStatus, Register
+from docgen.reports import Check, Verdict, VerificationReport
+
+__all__ = ["Verifier"]
+
+_ACCEPTABLE = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
+
+
+class Verifier:
+    """Verifies letters against trust roots and, optionally, the register. Build once, reuse."""
+
+    def __init__(self, trust_roots: Iterable[Path], register: Register | None = None):
+        """Trust the certificates in ``trust_roots``; cross-check ``register`` when given."""
+        self.register = register
+        try:
+            self._roots = [
+                certificate
+                for path in trust_roots
+                for certificate in load_certs_from_pemder([str(path)])
+            ]
+        except OSError as error:
+            raise ConfigError(f"Cannot read a trust root: {error}") from None
+        if not self._roots:
+            raise ConfigError("No trust roots configured: verification would trust nobody")
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, trust: Iterable[Path] | None = None, use_register: bool = True
+    ) -> Verifier:
+        """A verifier with the configured trust roots (or ``trust``) and the register."""
+        register = None
+        if use_register and settings.letter_register.path.exists():
+            register = Register(settings.letter_register.path)
+        roots = list(trust) if trust is not None else list(settings.verification.trust)
+        return cls(roots, register)
+
+    def _context(self) -> ValidationContext:
+        # B-B letters carry no revocation data yet: revocation is checked when it is embedded
+        return ValidationContext(
+            trust_roots=self._roots, allow_fetching=False, revocation_mode="soft-fail"
+        )
+
+    def verify_file(self, path: Path) -> VerificationReport:
+        """Verify one file; an unreadable file gives an ``unchecked`` report, not an error."""
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            return VerificationReport(
+                file=str(path),
+                verdict=Verdict.UNCHECKED,
+                checks=(Check(name="file", passed=False, detail=f"cannot read: {error.strerror}"),),
+            )
+        return self.verify(data, name=str(path))
+
+    def verify(self, data: bytes, *, name: str = "<bytes>") -> VerificationReport:
+        """Verify a letter given as bytes."""
+        checks: list[Check] = []
+        facts: dict[str, object] = {}
+        verdict = Verdict.VALID
+        try:
+            self._verify_signature(data, checks, facts)
+        except Exception as error:  # fail closed: any parse problem is a failed verification
+            detail = str(error) or type(error).__name__
+            checks.append(Check(name="signature", passed=False, detail=f"unreadable: {detail}"))
+        if self.register is not None:
+            try:
+                self._verify_register(data, checks, facts)
+            except DocgenError as error:
+                checks.append(Check(name="register", passed=False, detail=str(error)))
+                verdict = Verdict.UNCHECKED
+        if verdict is Verdict.VALID and not all(check.passed for check in checks):
+            verdict = Verdict.INVALID
+        return VerificationReport(
+            file=name,
+            verdict=verdict,
+            checks=tuple(checks),
+            signer=_str(facts.get("signer")),
+            signing_time=_time(facts.get("signing_time")),
+            letter_number=_str(facts.get("letter_number")),
+            register_status=_str(facts.get("register_status")),
+        )
+
+    def _verify_signature(self, data: bytes, checks: list[Check], facts: dict[str, object]) -> None:
+        try:
+            reader = PdfFileReader(io.BytesIO(data), strict=False)
+            signatures = reader.embedded_signatures
+        except (PdfReadError, ValueError, KeyError, IndexError) as error:
+            checks.append(
+                Check(name="signature", passed=False, detail=f"not a readable PDF: {error}")
+            )
+            return
+        if not signatures:
+            checks.append(Check(name="signature", passed=False, detail="the file is not signed"))
+            return
+        checks.append(
+            Check(name="signature", passed=True, detail=f"{len(signatures)} signature(s) found")
+        )
+        # the first signature is docgen's certification signature; later ones would be changes
+        signature = signatures[0]
+        status = validate_pdf_signature(signature, signer_validation_context=self._context())
+        facts["signer"] = status.signing_cert.subject.human_friendly
+        facts["signing_time"] = status.signer_reported_dt
+        checks.extend(_status_checks(status, signature.docmdp_level, len(signatures)))
+
+    def _verify_register(self, data: bytes, checks: list[Check], facts: dict[str, object]) -> None:
+        assert self.register is not None
+        record = self.register.by_sha256(hashlib.sha256(data).hexdigest())
+        if record is None:
+            checks.append(
+                Check(
+                    name="register",
+                    passed=False,
+                    detail="this exact file was not issued by the register (unknown or altered)",
+                )
+            )
+            return
+        facts["letter_number"] = record.letter_number
+        facts["register_status"] = record.status.value
+        if record.status is LetterStatus.REVOKED:
+            checks.append(
+                Check(
+                    name="register",
+                    passed=False,
+                    detail=f"letter {record.letter_number} was revoked: {record.reason}",
+                )
+            )
+        elif record.status is LetterStatus.ISSUED:
+            checks.append(
+                Check(
+                    name="register",
+                    passed=True,
+                    detail=f"letter {record.letter_number} is issued and not revoked",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    name="register",
+                    passed=False,
+                    detail=f"letter {record.letter_number} is {record.status.value}",
+                )
+            )
+
+
+def _status_checks(status: PdfSignatureStatus, docmdp: MDPPerm | None, count: int) -> list[Check]:
+    coverage = status.coverage
+    modification = status.modification_level
+    whole = coverage is SignatureCoverageLevel.ENTIRE_FILE or (
+        coverage is SignatureCoverageLevel.ENTIRE_REVISION and modification in _ACCEPTABLE
+    )
+    trust_detail = (
+        "the signer's certificate chains to a trusted root and was valid"
+        if status.trusted
+        else f"the signer's certificate is not trusted ({_trust_problem(status)})"
+    )
+    changes = (
+        "no changes after signing"
+        if modification in _ACCEPTABLE and count == 1
+        else f"the document was changed after signing ({_modification(status, count)})"
+    )
+    return [
+        Check(
+            name="integrity",
+            passed=status.intact,
+            detail="the signed content is unchanged"
+            if status.intact
+            else "the signed content was altered",
+        ),
+        Check(
+            name="cryptography",
+            passed=status.valid,
+            detail="the signature value is valid" if status.valid else "the signature is invalid",
+        ),
+        Check(name="trust", passed=status.trusted, detail=trust_detail),
+        Check(
+            name="coverage",
+            passed=whole,
+            detail="the signature covers the whole document"
+            if whole
+            else f"the signature does not cover the whole document ({_name(coverage)})",
+        ),
+        Check(
+            name="modifications",
+            passed=modification in _ACCEPTABLE and count == 1,
+            detail=changes,
+        ),
+        Check(
+            name="certification",
+            passed=docmdp is MDPPerm.NO_CHANGES and status.docmdp_ok is not False,
+            detail="certified with no changes permitted, and none made"
+            if docmdp is MDPPerm.NO_CHANGES and status.docmdp_ok is not False
+            else f"certification permissions not respected (permission {_name(docmdp)})",
+        ),
+    ]
+
+
+def _trust_problem(status: PdfSignatureStatus) -> str:
+    problem = status.trust_problem_indic
+    if problem is None:
+        return "unknown reason"
+    return _name(problem)
+
+
+def _modification(status: PdfSignatureStatus, count: int) -> str:
+    if count > 1:
+        return f"{count - 1} further signature(s) added"
+    result = status.diff_result
+    detail = getattr(result, "args", None)
+    level = _name(status.modification_level)
+    return f"{level}: {detail[0]}" if detail else level
+
+
+def _name(value: object) -> str:
+    return str(getattr(value, "name", value)).replace("_", " ").lower()
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _time(value: object) -> datetime | None:
+    return value if isinstance(value, datetime) else None
