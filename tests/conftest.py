@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 
 from docgen.catalogue import Catalogue
-from docgen.config import Settings
+from docgen.config import DEMO_PKI, Settings
+from docgen.pipeline import Issuer
+from docgen.pki import DemoPki, make_demo_pki, passphrase_for
 from docgen.render import RenderedLetter, Renderer
+from docgen.reports import IssuedLetter
+from docgen.verify import Verifier
 from tests.helpers import EXAMPLE_FILES, load_request
 
 
@@ -38,6 +42,40 @@ def renderer(settings: Settings, catalogue: Catalogue) -> Iterator[Renderer]:
 def drafts(renderer: Renderer) -> dict[str, RenderedLetter]:
     """Every bundled example rendered once as a draft, by file stem."""
     return {path.stem: renderer.render_draft(load_request(path)) for path in EXAMPLE_FILES}
+
+
+@pytest.fixture(scope="session")
+def pki() -> DemoPki:
+    """The demo PKI the set-up made (made here if missing), shared by the whole run."""
+    return make_demo_pki(DEMO_PKI, passphrase_for(DEMO_PKI))
+
+
+@pytest.fixture(scope="session")
+def issuing_settings(tmp_path_factory: pytest.TempPathFactory, pki: DemoPki) -> Settings:
+    """Settings with a register and output folder private to this test run."""
+    work = tmp_path_factory.mktemp("issuing")
+    return Settings.load(
+        letter_register={"path": str(work / "register.sqlite3")}, output=str(work / "letters")
+    )
+
+
+@pytest.fixture(scope="session")
+def issuer(issuing_settings: Settings, renderer: Renderer) -> Iterator[Issuer]:
+    """One issuer for the run, sharing the warm renderer."""
+    with Issuer(issuing_settings, renderer=renderer) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="session")
+def issued(issuer: Issuer) -> dict[str, IssuedLetter]:
+    """Every bundled example issued once, by file stem."""
+    return {path.stem: issuer.issue(load_request(path)) for path in EXAMPLE_FILES}
+
+
+@pytest.fixture(scope="session")
+def verifier(issuing_settings: Settings, issuer: Issuer) -> Verifier:
+    """A verifier with the demo trust root and the run's register."""
+    return Verifier.from_settings(issuing_settings)
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ __all__ = [
     "DemoPki",
     "load_architecture",
     "make_demo_pki",
+    "passphrase_for",
 ]
 
 ARCHITECTURE = "docgen-demo"
@@ -209,7 +210,7 @@ def _write(path: Path, data: bytes, *, private: bool) -> None:
         raise
 
 
-def _passphrase_for(target: Path) -> bytes:
+def passphrase_for(target: Path) -> bytes:
     """The passphrase from the environment, else from ``target/passphrase``, else a new one."""
     from_env = os.environ.get(PASSPHRASE_ENV)
     if from_env:
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pki = make_demo_pki(
             options.target,
-            _passphrase_for(options.target),
+            passphrase_for(options.target),
             config=options.config,
             force=options.force,
         )

@@ -43,6 +43,7 @@ from docgen.config import Settings
 from docgen.errors import ConfigError, DocgenError
 from docgen.register import LetterStatus, Register
 from docgen.reports import Check, Verdict, VerificationReport
+from docgen.sign.backends import common_name
 
 __all__ = ["Verifier"]
 
@@ -141,7 +142,7 @@ class Verifier:
         # the first signature is docgen's certification signature; later ones would be changes
         signature = signatures[0]
         status = validate_pdf_signature(signature, signer_validation_context=self._context())
-        facts["signer"] = status.signing_cert.subject.human_friendly
+        facts["signer"] = common_name(status.signing_cert)
         facts["signing_time"] = status.signer_reported_dt
         checks.extend(_status_checks(status, signature.docmdp_level, len(signatures)))
 

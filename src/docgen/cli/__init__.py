@@ -82,8 +82,11 @@ def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from docgen.cli import catalogue, render, schema
+    from docgen.cli import catalogue, issue, render, schema, verify
 
+    main.add_command(issue.issue)
+    main.add_command(issue.revoke)
+    main.add_command(verify.verify)
     main.add_command(render.render)
     main.add_command(schema.schema)
     main.add_command(catalogue.services)

@@ -41,6 +41,7 @@ __all__ = [
     "PassphrasePrompt",
     "SignerBackend",
     "SigningError",
+    "common_name",
     "open_backend",
     "read_passphrase",
 ]
@@ -119,6 +120,12 @@ def read_passphrase(settings: KeySettings, prompt: PassphrasePrompt | None = Non
     return None
 
 
+def common_name(certificate: x509.Certificate) -> str:
+    """The certificate subject's common name (the whole subject when it has none)."""
+    name = certificate.subject.native.get("common_name")
+    return str(name) if name else str(certificate.subject.human_friendly)
+
+
 def _to_asn1(certificate: object) -> x509.Certificate:
     from cryptography import x509 as pyca_x509
 
@@ -179,5 +186,5 @@ def open_backend(settings: KeySettings, prompt: PassphrasePrompt | None = None) 
         signer, kind = _open_pem(settings, passphrase), "pem"
     certificate = signer.signing_cert
     assert certificate is not None
-    subject = str(certificate.subject.human_friendly)
+    subject = common_name(certificate)
     return SignerBackend(signer=signer, subject=subject, kind=kind)

@@ -1,0 +1,80 @@
+"""``docgen verify``: checks that each letter is genuine, unchanged, issued and not revoked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from docgen.cli import _Options, pass_options
+from docgen.reports import Verdict, VerificationReport
+from docgen.verify import Verifier
+
+__all__ = ["EXIT_INVALID", "EXIT_UNCHECKED", "verify"]
+
+EXIT_INVALID = 1
+"""Exit status when at least one letter is invalid."""
+EXIT_UNCHECKED = 3
+"""Exit status when no letter is invalid but at least one could not be checked."""
+
+
+def _describe(report: VerificationReport) -> str:
+    lines = [f"{report.file}: {report.verdict.value.upper()}"]
+    facts = [
+        f"letter {report.letter_number}" if report.letter_number else "",
+        f"signed by {report.signer}" if report.signer else "",
+        f"at {report.signing_time:%Y-%m-%d %H:%M:%S %Z}" if report.signing_time else "",
+    ]
+    if any(facts):
+        lines.append("  " + ", ".join(fact for fact in facts if fact))
+    for check in report.checks:
+        lines.append(f"  [{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--trust",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A trust root certificate (PEM/DER) to add; repeatable.",
+)
+@click.option(
+    "--only-trust",
+    is_flag=True,
+    help="Trust only the --trust certificates, not the configured roots.",
+)
+@click.option(
+    "--no-register", is_flag=True, help="Do not cross-check the register (a recipient's view)."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON report per line.")
+@pass_options
+def verify(
+    options: _Options,
+    files: tuple[Path, ...],
+    trust: tuple[Path, ...],
+    only_trust: bool,
+    no_register: bool,
+    as_json: bool,
+) -> None:
+    """Verify signed letters; exit 0 only if every one is valid.
+
+    Exit status 1 when a letter is invalid, 3 when one could not be checked.
+    """
+    if only_trust and not trust:
+        raise click.UsageError("--only-trust needs at least one --trust certificate")
+    roots = list(trust) if only_trust else [*options.settings.verification.trust, *trust]
+    verifier = Verifier.from_settings(options.settings, trust=roots, use_register=not no_register)
+    verdicts = set()
+    for path in files:
+        report = verifier.verify_file(path)
+        verdicts.add(report.verdict)
+        if as_json:
+            click.echo(report.model_dump_json())
+        else:
+            click.echo(_describe(report))
+    if Verdict.INVALID in verdicts:
+        raise click.exceptions.Exit(EXIT_INVALID)
+    if Verdict.UNCHECKED in verdicts:
+        raise click.exceptions.Exit(EXIT_UNCHECKED)
