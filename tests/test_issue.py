@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from docgen.catalogue import Catalogue
 from docgen.cli import main
 from docgen.config import KeySettings, Settings
-from docgen.errors import DocgenError
+from docgen.errors import DocgenError, LetterInProgress, RequestConflict
 from docgen.models import LetterRequest
 from docgen.pipeline import Issuer, request_hash
 from docgen.pki import DemoPki
-from docgen.register import LetterInProgress, LetterStatus, Register, RequestConflict
+from docgen.register import LetterStatus, Register
 from docgen.render import Renderer
 from docgen.render.pdf import read_request
 from docgen.reports import IssuedLetter, IssueOutcome

@@ -23,8 +23,12 @@ from docgen.errors import (
     DocgenError,
     FieldProblem,
     ForbiddenResource,
+    LetterInProgress,
+    RegisterError,
     RenderError,
+    RequestConflict,
     RequestInvalid,
+    SigningError,
     TemplateError,
 )
 from docgen.models import (
@@ -38,8 +42,11 @@ from docgen.models import (
     Outcome,
     Signatory,
 )
+from docgen.pipeline import Issuer
 from docgen.render import RenderedLetter, Renderer
 from docgen.render.pdf import read_request
+from docgen.reports import Check, IssuedLetter, IssueOutcome, Verdict, VerificationReport
+from docgen.verify import Verifier
 
 __version__ = version("docgen")
 
@@ -48,6 +55,7 @@ __all__ = [
     "ApplicationLetter",
     "Catalogue",
     "CatalogueError",
+    "Check",
     "Company",
     "ConfigError",
     "ConverterError",
@@ -56,19 +64,29 @@ __all__ = [
     "FieldProblem",
     "ForbiddenResource",
     "GoodsItem",
+    "IssueOutcome",
+    "IssuedLetter",
+    "Issuer",
+    "LetterInProgress",
     "LetterKind",
     "LetterRequest",
     "Nature",
     "Outcome",
+    "RegisterError",
     "RenderError",
     "RenderedLetter",
     "Renderer",
+    "RequestConflict",
     "RequestInvalid",
     "Service",
     "Settings",
     "Signatory",
+    "SigningError",
     "TemplateError",
     "TemplateFormat",
+    "Verdict",
+    "VerificationReport",
+    "Verifier",
     "__version__",
     "read_request",
 ]

@@ -7,6 +7,10 @@ written for the officer or operator who has to act on it, not for a Python devel
     ├── ConfigError                  settings file unreadable or invalid
     ├── CatalogueError               service catalogue invalid, or a service code unknown
     ├── RequestInvalid               a letter request failed validation (lists every field)
+    ├── RequestConflict              a request id came back with different content
+    ├── LetterInProgress             another process is issuing the same request right now
+    ├── RegisterError                the register could not be read or written
+    ├── SigningError                 the key could not be opened, or signing failed
     └── RenderError                  a letter could not be rendered
         ├── TemplateError            a template is broken or uses an unknown variable
         ├── ForbiddenResource        a template tried to reach a file or URL it may not
@@ -34,8 +38,12 @@ __all__ = [
     "DocgenError",
     "FieldProblem",
     "ForbiddenResource",
+    "LetterInProgress",
+    "RegisterError",
     "RenderError",
+    "RequestConflict",
     "RequestInvalid",
+    "SigningError",
     "TemplateError",
 ]
 
@@ -86,6 +94,30 @@ class RequestInvalid(DocgenError):
         lines = [f"The letter request{where} has {count} {noun}:"]
         lines += [f"  - {problem}" for problem in self.problems]
         super().__init__("\n".join(lines))
+
+
+class RequestConflict(DocgenError):
+    """A request id that was already issued came back with different content."""
+
+    exit_code = 65
+
+
+class LetterInProgress(DocgenError):
+    """Another process is issuing the same request right now; try again shortly."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+
+class RegisterError(DocgenError):
+    """The register could not be read or written."""
+
+    exit_code = 74  # EX_IOERR
+
+
+class SigningError(DocgenError):
+    """A letter could not be signed: the key could not be opened, or signing failed."""
+
+    exit_code = 77  # EX_NOPERM
 
 
 class RenderError(DocgenError):

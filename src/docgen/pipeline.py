@@ -35,13 +35,13 @@ from types import TracebackType
 from zoneinfo import ZoneInfo
 
 from docgen.config import Settings
-from docgen.errors import DocgenError
+from docgen.errors import DocgenError, RegisterError, SigningError
 from docgen.files import commit_pending, pending_path, write_pending
 from docgen.models import LetterRequest
-from docgen.register import LetterRecord, LetterStatus, Register, RegisterError
+from docgen.register import LetterRecord, LetterStatus, Register
 from docgen.render import Renderer
 from docgen.reports import IssuedLetter, IssueOutcome
-from docgen.sign import PadesSigner, PassphrasePrompt, SignerBackend, SigningError, open_backend
+from docgen.sign import PadesSigner, PassphrasePrompt, SignerBackend, open_backend
 
 __all__ = ["Issuer", "letter_path", "request_hash"]
 

@@ -37,17 +37,10 @@ from enum import StrEnum
 from pathlib import Path
 
 from docgen.catalogue import Service
-from docgen.errors import DocgenError
+from docgen.errors import LetterInProgress, RegisterError, RequestConflict
 from docgen.models import LetterRequest
 
-__all__ = [
-    "LetterInProgress",
-    "LetterRecord",
-    "LetterStatus",
-    "Register",
-    "RegisterError",
-    "RequestConflict",
-]
+__all__ = ["LetterRecord", "LetterStatus", "Register"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -82,24 +75,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS letters_live_request
     ON letters (request_id) WHERE status != 'void';
 CREATE INDEX IF NOT EXISTS letters_sha256 ON letters (pdf_sha256);
 """
-
-
-class RegisterError(DocgenError):
-    """The register could not be read or written."""
-
-    exit_code = 74  # EX_IOERR
-
-
-class RequestConflict(DocgenError):
-    """A request id that was already issued came back with different content."""
-
-    exit_code = 65
-
-
-class LetterInProgress(DocgenError):
-    """Another process is issuing the same request right now; try again shortly."""
-
-    exit_code = 75  # EX_TEMPFAIL
 
 
 class LetterStatus(StrEnum):

@@ -6,11 +6,11 @@ Example::
     signed = PadesSigner(settings).sign(pdf, backend, request.signatory, url)
 """
 
+from docgen.errors import SigningError
 from docgen.sign.backends import (
     LocalKeySigner,
     PassphrasePrompt,
     SignerBackend,
-    SigningError,
     open_backend,
     read_passphrase,
 )

@@ -34,13 +34,12 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
 
 from docgen.config import KeySettings
-from docgen.errors import DocgenError
+from docgen.errors import SigningError
 
 __all__ = [
     "LocalKeySigner",
     "PassphrasePrompt",
     "SignerBackend",
-    "SigningError",
     "common_name",
     "open_backend",
     "read_passphrase",
@@ -48,12 +47,6 @@ __all__ = [
 
 PassphrasePrompt = Callable[[str], str]
 """Asks a person for a passphrase; the argument says which key it is for."""
-
-
-class SigningError(DocgenError):
-    """A letter could not be signed: the key could not be opened, or signing failed."""
-
-    exit_code = 77  # EX_NOPERM
 
 
 class LocalKeySigner(Signer):

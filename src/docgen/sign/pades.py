@@ -39,10 +39,11 @@ from pyhanko.sign import fields, signers
 from pyhanko.stamp import StaticStampStyle
 
 from docgen.config import Settings
+from docgen.errors import SigningError
 from docgen.formatting import tanggal
 from docgen.models import Signatory
 from docgen.render.pdf import draw_on_page, keep_xmp_metadata, page_count, page_size
-from docgen.sign.backends import SignerBackend, SigningError
+from docgen.sign.backends import SignerBackend
 
 __all__ = ["QR_ANCHOR", "SIGNATURE_ANCHOR", "PadesSigner", "SignedPdf"]
 
