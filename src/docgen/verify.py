@@ -48,6 +48,7 @@ from docgen.sign.backends import common_name
 __all__ = ["Verifier"]
 
 _ACCEPTABLE = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
+_DETAIL_LIMIT = 240
 
 
 class Verifier:
@@ -192,11 +193,13 @@ def _status_checks(status: PdfSignatureStatus, docmdp: MDPPerm | None, count: in
     whole = coverage is SignatureCoverageLevel.ENTIRE_FILE or (
         coverage is SignatureCoverageLevel.ENTIRE_REVISION and modification in _ACCEPTABLE
     )
-    trust_detail = (
-        "the signer's certificate chains to a trusted root and was valid"
-        if status.trusted
-        else f"the signer's certificate is not trusted ({_trust_problem(status)})"
-    )
+    if status.trusted:
+        trust_detail = "the signer's certificate chains to a trusted root and was valid"
+    elif not status.intact or not status.valid:
+        # pyHanko evaluates trust only for an intact, valid signature: do not blame the key
+        trust_detail = "not evaluated, because the signed content or signature is broken"
+    else:
+        trust_detail = f"the signer's certificate is not trusted: {_trust_problem(status)}"
     changes = (
         "no changes after signing"
         if modification in _ACCEPTABLE and count == 1
@@ -238,20 +241,35 @@ def _status_checks(status: PdfSignatureStatus, docmdp: MDPPerm | None, count: in
     ]
 
 
+_TRUST_PROBLEMS = {
+    "NO_CERTIFICATE_CHAIN_FOUND": "it does not chain to any configured trust root",
+    "OUT_OF_BOUNDS_NO_POE": "it was expired (or not yet valid) at the signing time",
+    "EXPIRED": "it was expired at the signing time",
+    "NOT_YET_VALID": "it was not yet valid at the signing time",
+    "REVOKED_NO_POE": "it was revoked",
+    "REVOKED_CA_NO_POE": "an issuing CA's certificate was revoked",
+    "REVOKED": "it was revoked",
+    "CHAIN_CONSTRAINTS_FAILURE": "the certificate chain breaks a constraint",
+    "SIG_CONSTRAINTS_FAILURE": "it is not fit for signing documents (key usage)",
+}
+
+
 def _trust_problem(status: PdfSignatureStatus) -> str:
     problem = status.trust_problem_indic
-    if problem is None:
-        return "unknown reason"
-    return _name(problem)
+    name = str(getattr(problem, "name", ""))
+    return _TRUST_PROBLEMS.get(name, _name(problem) if problem else "reason unknown")
 
 
 def _modification(status: PdfSignatureStatus, count: int) -> str:
     if count > 1:
         return f"{count - 1} further signature(s) added"
-    result = status.diff_result
-    detail = getattr(result, "args", None)
     level = _name(status.modification_level)
-    return f"{level}: {detail[0]}" if detail else level
+    detail = getattr(status.diff_result, "args", None)
+    if not detail:
+        return level
+    # pyHanko lists every object it found changed; the first line says what kind of change
+    first = str(detail[0]).strip().splitlines()[0]
+    return f"{level}: {first[:_DETAIL_LIMIT]}{'...' if len(first) > _DETAIL_LIMIT else ''}"
 
 
 def _name(value: object) -> str:

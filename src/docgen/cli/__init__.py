@@ -78,6 +78,10 @@ def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        # pyHanko logs every rejected signature with a traceback; the report says it in words
+        for noisy in ("pyhanko", "pyhanko_certvalidator", "fontTools", "weasyprint"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ctx.obj = _Options(config, verbose)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -18,12 +19,14 @@ EXIT_UNCHECKED = 3
 """Exit status when no letter is invalid but at least one could not be checked."""
 
 
-def _describe(report: VerificationReport) -> str:
+def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str) -> str:
     lines = [f"{report.file}: {report.verdict.value.upper()}"]
     facts = [
         f"letter {report.letter_number}" if report.letter_number else "",
         f"signed by {report.signer}" if report.signer else "",
-        f"at {report.signing_time:%Y-%m-%d %H:%M:%S %Z}" if report.signing_time else "",
+        f"at {report.signing_time.astimezone(zone):%Y-%m-%d %H:%M:%S} {zone_label}"
+        if report.signing_time
+        else "",
     ]
     if any(facts):
         lines.append("  " + ", ".join(fact for fact in facts if fact))
@@ -66,6 +69,8 @@ def verify(
         raise click.UsageError("--only-trust needs at least one --trust certificate")
     roots = list(trust) if only_trust else [*options.settings.verification.trust, *trust]
     verifier = Verifier.from_settings(options.settings, trust=roots, use_register=not no_register)
+    signing = options.settings.signing
+    zone = ZoneInfo(signing.timezone)
     verdicts = set()
     for path in files:
         report = verifier.verify_file(path)
@@ -73,7 +78,7 @@ def verify(
         if as_json:
             click.echo(report.model_dump_json())
         else:
-            click.echo(_describe(report))
+            click.echo(_describe(report, zone, signing.zone_label))
     if Verdict.INVALID in verdicts:
         raise click.exceptions.Exit(EXIT_INVALID)
     if Verdict.UNCHECKED in verdicts:
