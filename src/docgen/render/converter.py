@@ -37,9 +37,8 @@ __all__ = ["PDFA_FILTER_OPTIONS", "LibreOfficeConverter"]
 log = logging.getLogger(__name__)
 
 PDFA_FILTER_OPTIONS = (
-    "SelectPdfVersion=3",  # PDF/A-3b: allows the embedded request JSON
+    "SelectPdfVersion=3",  # PDF/A-3b: allows the embedded request JSON; level b needs no tags
     "EmbedStandardFonts=true",
-    "UseTaggedPDF=true",
     "ExportFormFields=false",
     "ExportBookmarksToPDFDestination=true",  # bookmarks mark the spaces signing fills in
 )
@@ -139,7 +138,7 @@ class LibreOfficeConverter:
                         "pdf",
                         "writer_pdf_Export",
                         list(PDFA_FILTER_OPTIONS),
-                        True,
+                        False,  # letters have no indexes to update
                         _DOCX_IMPORT_FILTER,  # never let LibreOffice guess: bad input must fail
                     )
                 except TimeoutError:

@@ -70,11 +70,28 @@ class _AssetFetcher(URLFetcher):  # type: ignore[misc]
         return URLFetcherResponse(url, self._assets[relative], headers={"Content-Type": mime_type})
 
 
+_LETTER_UA = Path(__file__).with_name("letter_ua.css")
+
+
+class _LetterHTML(weasyprint.HTML):  # type: ignore[misc]
+    """An HTML document that uses docgen's lean user-agent stylesheet (see letter_ua.css).
+
+    WeasyPrint asks a document for its UA stylesheets; if a future WeasyPrint stops asking, the
+    full default applies: slower, never wrong.
+    """
+
+    user_agent: weasyprint.CSS
+
+    def _ua_stylesheets(self, forms: bool = False) -> list[weasyprint.CSS]:
+        return [self.user_agent]
+
+
 class _Warm(threading.local):
-    """Per-thread WeasyPrint state: fonts, the parsed stylesheet, the image cache."""
+    """Per-thread WeasyPrint state: fonts, parsed stylesheets, the image cache."""
 
     fonts: FontConfiguration | None = None
     stylesheet: weasyprint.CSS | None = None
+    user_agent: weasyprint.CSS | None = None
     cache: dict[str, Any]
 
     def __init__(self) -> None:
@@ -116,6 +133,7 @@ class HtmlRenderer:
                 url_fetcher=self._fetcher(),
                 font_config=warm.fonts,
             )
+            warm.user_agent = weasyprint.CSS(filename=_LETTER_UA, font_config=warm.fonts)
         return warm
 
     def to_html(self, template: str, context: dict[str, Any]) -> str:
@@ -133,9 +151,10 @@ class HtmlRenderer:
         """Lay out merged HTML with the warm fonts and stylesheet, as PDF/A-3b."""
         warm = self._prepared()
         try:
-            document = weasyprint.HTML(
+            document = _LetterHTML(
                 string=html, base_url=self._base_url, url_fetcher=self._fetcher()
             )
+            document.user_agent = warm.user_agent
             pdf: bytes = document.write_pdf(
                 stylesheets=[warm.stylesheet],
                 font_config=warm.fonts,
