@@ -19,7 +19,9 @@ EXIT_UNCHECKED = 3
 """Exit status when no letter is invalid but at least one could not be checked."""
 
 
-def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str) -> str:
+def _describe(
+    report: VerificationReport, zone: ZoneInfo, zone_label: str, *, details: bool
+) -> str:
     lines = [f"{report.file}: {report.verdict.value.upper()}"]
     facts = [
         f"letter {report.letter_number}" if report.letter_number else "",
@@ -31,7 +33,8 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str) -> st
     if any(facts):
         lines.append("  " + ", ".join(fact for fact in facts if fact))
     for check in report.checks:
-        lines.append(f"  [{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
+        if details or not report.ok:
+            lines.append(f"  [{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
     return "\n".join(lines)
 
 
@@ -52,6 +55,7 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str) -> st
     "--no-register", is_flag=True, help="Do not cross-check the register (a recipient's view)."
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON report per line.")
+@click.option("--details", is_flag=True, help="List every check, also for valid letters.")
 @pass_options
 def verify(
     options: _Options,
@@ -60,9 +64,11 @@ def verify(
     only_trust: bool,
     no_register: bool,
     as_json: bool,
+    details: bool,
 ) -> None:
     """Verify signed letters; exit 0 only if every one is valid.
 
+    A valid letter gets one summary; an invalid one lists every check and why it failed.
     Exit status 1 when a letter is invalid, 3 when one could not be checked.
     """
     if only_trust and not trust:
@@ -78,7 +84,7 @@ def verify(
         if as_json:
             click.echo(report.model_dump_json())
         else:
-            click.echo(_describe(report, zone, signing.zone_label))
+            click.echo(_describe(report, zone, signing.zone_label, details=details))
     if Verdict.INVALID in verdicts:
         raise click.exceptions.Exit(EXIT_INVALID)
     if Verdict.UNCHECKED in verdicts:
