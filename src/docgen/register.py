@@ -12,8 +12,9 @@ Every letter gets its number here, once. The rules:
   record is marked issued once the signed file is in place. If rendering or signing fails, the
   record is marked **void** with the reason and no file is left; the number stays consumed (it
   is never given to another letter) and the void record accounts for the gap. A reservation
-  whose process died (older than the lease) is taken over by the next attempt at the same
-  request, keeping its number.
+  whose process died is taken over by the next attempt at the same request, keeping its
+  number: at once when that process ran on this machine (it is known to be gone), otherwise
+  once the lease has run out.
 - **Revocation** marks an issued letter revoked, with a reason and time; verification then fails.
 
 Example::
@@ -26,6 +27,8 @@ Example::
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import threading
 import uuid
@@ -66,6 +69,7 @@ CREATE TABLE IF NOT EXISTS letters (
     pdf_sha256    TEXT,
     pdf_path      TEXT,
     reserved_at   TEXT NOT NULL,
+    owner         TEXT,
     issued_at     TEXT,
     changed_at    TEXT NOT NULL,
     UNIQUE (series, seq)
@@ -136,6 +140,33 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (tells a live process from a reused pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+_OWNER = f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Whether the process that made a reservation may still be working on it.
+
+    Only a process on this machine can be known to be gone; for any other, assume alive and
+    let the lease decide.
+    """
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    return _process_start(int(pid)) == started
+
+
 def _record(row: sqlite3.Row) -> LetterRecord:
     def when(value: str | None) -> datetime | None:
         return datetime.fromisoformat(value) if value else None
@@ -179,7 +210,11 @@ class Register:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # executescript manages its own transaction; every statement is idempotent
-            self._connection().executescript(_SCHEMA)
+            db = self._connection()
+            db.executescript(_SCHEMA)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(letters)")}
+            if "owner" not in columns:  # registers made before reservations had owners
+                db.execute("ALTER TABLE letters ADD COLUMN owner TEXT")
         except sqlite3.Error as error:
             raise RegisterError(f"Cannot set up the register {path}: {error}") from None
 
@@ -248,14 +283,15 @@ class Register:
                     )
                 if existing.status is not LetterStatus.RESERVED:
                     return existing
-                if now - existing.changed_at < self.lease:
+                owner = row["owner"]
+                if _owner_alive(owner) and now - existing.changed_at < self.lease:
                     raise LetterInProgress(
                         f"Request {request.request_id} is being issued by another process "
                         f"(number {existing.letter_number}); try again shortly"
                     )
                 db.execute(
-                    "UPDATE letters SET changed_at = ? WHERE register_id = ?",
-                    (now.isoformat(), existing.register_id),
+                    "UPDATE letters SET changed_at = ?, owner = ? WHERE register_id = ?",
+                    (now.isoformat(), _OWNER, existing.register_id),
                 )
                 return existing
             series = service.series(issued_on)
@@ -268,8 +304,8 @@ class Register:
             db.execute(
                 "INSERT INTO letters (register_id, request_id, request_hash, series, seq, "
                 "letter_number, service, directorate, applicant_nib, applicant, decision, "
-                "issued_on, status, reserved_at, changed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)",
+                "issued_on, status, reserved_at, changed_at, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)",
                 (
                     register_id,
                     request.request_id,
@@ -285,6 +321,7 @@ class Register:
                     issued_on.isoformat(),
                     now.isoformat(),
                     now.isoformat(),
+                    _OWNER,
                 ),
             )
             row = db.execute("SELECT * FROM letters WHERE register_id = ?", (register_id,))

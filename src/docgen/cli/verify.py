@@ -19,9 +19,7 @@ EXIT_UNCHECKED = 3
 """Exit status when no letter is invalid but at least one could not be checked."""
 
 
-def _describe(
-    report: VerificationReport, zone: ZoneInfo, zone_label: str, *, details: bool
-) -> str:
+def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, details: bool) -> str:
     lines = [f"{report.file}: {report.verdict.value.upper()}"]
     facts = [
         f"letter {report.letter_number}" if report.letter_number else "",

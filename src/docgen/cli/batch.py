@@ -1,0 +1,133 @@
+"""``docgen batch``: the day's decisions in one command, safely resumable."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from docgen.batch import BatchRunner, BatchSummary, InputFormat, count_records, read_records
+from docgen.cli import _Options, pass_options
+from docgen.cli.issue import terminal_prompt
+from docgen.config import Settings
+from docgen.sign import read_passphrase
+
+__all__ = ["batch"]
+
+
+class _Reporter:
+    """Progress: a bar redrawn in place on a terminal, plain lines every few seconds otherwise."""
+
+    def __init__(self, total: int | None, *, quiet: bool, interval: float = 5.0):
+        self.total = total
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.interval = 0.1 if self.tty else interval
+        self.last = 0.0
+
+    def __call__(self, summary: BatchSummary, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if self.quiet or (not final and now - self.last < self.interval):
+            return
+        self.last = now
+        done = summary.total
+        rate = done / summary.seconds if summary.seconds > 0 else 0.0
+        parts = [f"{done}" + (f"/{self.total}" if self.total else "") + " done"]
+        parts.append(f"{summary.failed} failed")
+        parts.append(f"{rate:.1f}/s")
+        if self.total and rate > 0:
+            left = max(0.0, (self.total - done) / rate)
+            parts.append(f"{int(left // 60)}:{int(left % 60):02d} left")
+        line = ", ".join(parts)
+        if self.tty:
+            width = 30
+            filled = int(width * done / self.total) if self.total else 0
+            bar = "#" * filled + "." * (width - filled) if self.total else ""
+            click.echo(f"\r[{bar}] {line}   ", nl=final, err=True)
+        else:
+            click.echo(line, err=True)
+
+
+def _asked_passphrases(settings: Settings) -> dict[str, str]:
+    """Ask on the terminal for every key whose passphrase has no variable or file."""
+    asked = {}
+    for directorate, key in settings.signing.keys.items():
+        if read_passphrase(key) is None:
+            asked[directorate] = terminal_prompt(str(key.pkcs12 or key.key))
+    return asked
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the letters (by DG/service/date); default from the settings.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in InputFormat]),
+    help="Input format; by default from the name: a folder, *.csv, else JSON Lines.",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes [default: cores].")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Manifest file [default: OUT/manifest-<input name>.jsonl].",
+)
+@click.option("--dry-run", is_flag=True, help="Validate every record; issue nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@pass_options
+def batch(
+    options: _Options,
+    source: Path,
+    out_dir: Path | None,
+    fmt: str | None,
+    workers: int | None,
+    manifest: Path | None,
+    dry_run: bool,
+    quiet: bool,
+) -> None:  # fmt: skip
+    """Issue letters for every request in SOURCE (JSON Lines, CSV, a folder, or - for stdin).
+
+    Every record ends issued, already issued (skipped), invalid or failed, with its reason in
+    the manifest; a bad record never stops the rest. Running the same command again after a
+    crash finishes the job without issuing anything twice. Exit status 1 if any record failed.
+    """
+    settings = options.settings
+    path = None if str(source) == "-" else source
+    if path is not None and not path.exists():
+        raise click.BadParameter(f"{source} does not exist", param_hint="SOURCE")
+    input_format = InputFormat(fmt) if fmt else None
+    records = read_records(path, input_format)
+    reporter = _Reporter(count_records(path, input_format), quiet=quiet)
+    if dry_run:
+        problems = 0
+        checked = BatchSummary()
+        for row in BatchRunner(settings).check(records):
+            checked.counts[row.status] += 1
+            if row.status != "valid":
+                problems += 1
+                click.echo(f"{row.position}: {row.request_id or '?'}: {row.error}")
+        click.echo(f"dry run: {checked.counts['valid']} valid, {problems} invalid", err=True)
+        if problems:
+            raise click.exceptions.Exit(1)
+        return
+    root = out_dir or settings.output
+    name = path.stem if path is not None else "stdin"
+    target = manifest or root / f"manifest-{name}.jsonl"
+    runner = BatchRunner(settings, workers=workers, out_dir=out_dir)
+    summary = runner.run(
+        records, manifest=target, progress=reporter, passphrases=_asked_passphrases(settings)
+    )
+    reporter(summary, final=True)
+    counts = ", ".join(f"{count} {status.replace('_', ' ')}" for status, count in
+                       sorted(summary.counts.items()))  # fmt: skip
+    click.echo(f"{summary.total} records in {summary.seconds:.1f} s: {counts}")
+    click.echo(f"manifest: {target}")
+    if not summary.ok:
+        raise click.exceptions.Exit(1)
