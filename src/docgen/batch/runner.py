@@ -176,18 +176,23 @@ class BatchRunner:
         self.out_dir = out_dir
         self.window = window or self.workers * 4
 
-    def check(
-        self, records: Iterable[Record], *, progress: Progress | None = None
-    ) -> Iterator[ManifestRow]:
-        """Validate every record against the models and the catalogue; issue nothing."""
+    def _checked(self, records: Iterable[Record]) -> Iterator[Record]:
+        """The records, with those that break their service's rules turned invalid."""
         catalogue = Catalogue.load(self.settings.templates / "catalogue.toml")
-        summary = BatchSummary()
         for record in records:
             if record.request is not None:
                 try:
                     catalogue.check_request(record.request, source=record.position)
                 except RequestInvalid as error:
                     record = Record(record.position, None, error, record.request.request_id)
+            yield record
+
+    def check(
+        self, records: Iterable[Record], *, progress: Progress | None = None
+    ) -> Iterator[ManifestRow]:
+        """Validate every record against the models and the catalogue; issue nothing."""
+        summary = BatchSummary()
+        for record in self._checked(records):
             row = (
                 _invalid(record)
                 if record.error is not None
@@ -250,7 +255,7 @@ class BatchRunner:
                     record = in_flight.pop(future)
                     record_row(_result(future, record))
 
-            for record in records:
+            for record in self._checked(records):
                 if record.request is None:
                     record_row(_invalid(record))
                     continue
@@ -279,6 +284,8 @@ def _result(future: Future[ManifestRow], record: Record) -> ManifestRow:
     request_id = record.request.request_id if record.request else record.request_id
     try:
         return future.result()
+    except RequestInvalid as error:
+        return _invalid(Record(record.position, None, error, request_id))
     except DocgenError as error:
         return ManifestRow(
             record.position,
