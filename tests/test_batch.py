@@ -331,3 +331,14 @@ def test_the_runner_keeps_a_bounded_window(tmp_path: Path) -> None:
     runner = BatchRunner(_settings(tmp_path), workers=2)
     assert runner.window == 8
     assert InputFormat("csv") is InputFormat.CSV
+
+
+def test_the_bundled_csv_and_json_lines_batches_hold_the_same_requests() -> None:
+    from_csv = {
+        r.request.request_id: r.request for r in read_records(EXAMPLES / "batch.csv") if r.request
+    }
+    from_jsonl = {
+        r.request.request_id: r.request for r in read_records(EXAMPLES / "batch.jsonl") if r.request
+    }
+    assert from_csv == from_jsonl
+    assert len(from_csv) == len(list(EXAMPLES.glob("*.json")))
