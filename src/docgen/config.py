@@ -19,7 +19,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -41,6 +41,7 @@ __all__ = [
     "KeySettings",
     "RegisterSettings",
     "Settings",
+    "SignatureLevel",
     "SigningSettings",
     "VerificationSettings",
 ]
@@ -127,11 +128,16 @@ class ConverterSettings(_Settings):
 
 
 class KeySettings(_Settings):
-    """One signing key: a PKCS#12 file, or a PEM key with its certificate and chain.
+    """One signing key: a PKCS#12 file, a PEM key, or a key on a PKCS#11 token (an HSM).
 
-    The passphrase never comes from the command line: it is read from the environment variable
-    ``passphrase_env`` when that is set, else from ``passphrase_file``, else asked for on a
-    terminal.
+    Give exactly one key source: ``pkcs12``; or ``key`` with its ``certificate``; or
+    ``pkcs11_module`` with ``token_label`` and ``key_label``. A token key's certificate is read
+    from the token (labelled ``cert_label``, by default ``key_label``) unless ``certificate``
+    names a PEM file.
+
+    The passphrase — for a token, its user PIN — never comes from the command line: it is read
+    from the environment variable ``passphrase_env`` when that is set, else from
+    ``passphrase_file``, else asked for on a terminal.
     """
 
     pkcs12: ConfigPath | None = None
@@ -139,21 +145,48 @@ class KeySettings(_Settings):
     key: ConfigPath | None = None
     """PEM private key (with ``certificate``), as an alternative to ``pkcs12``."""
     certificate: ConfigPath | None = None
-    """PEM certificate of the ``key``."""
+    """PEM certificate of the ``key``, or of the token key when it is not on the token."""
     chain: tuple[ConfigPath, ...] = ()
-    """PEM certificates of the issuing CAs, for a PEM ``key``."""
+    """PEM certificates of the issuing CAs, for a PEM ``key`` or a token key.
+
+    For a token key left empty, every other certificate on the token is taken as the chain.
+    """
+    pkcs11_module: ConfigPath | None = None
+    """PKCS#11 library of the token or HSM (``/usr/lib/softhsm/libsofthsm2.so``)."""
+    token_label: str | None = None
+    """Label of the PKCS#11 token holding the key."""
+    key_label: str | None = None
+    """Label of the private key on the token."""
+    cert_label: str | None = None
+    """Label of the certificate on the token; ``key_label`` when not given."""
     passphrase_env: str | None = "DOCGEN_KEY_PASSPHRASE"
-    """Environment variable holding the passphrase."""
+    """Environment variable holding the passphrase (or the token's user PIN)."""
     passphrase_file: ConfigPath | None = None
-    """File holding the passphrase (first line)."""
+    """File holding the passphrase (or the token's user PIN), on its first line."""
 
     @model_validator(mode="after")
     def _one_source(self) -> KeySettings:
-        if (self.pkcs12 is None) == (self.key is None):
-            raise ValueError("give either pkcs12, or key and certificate")
+        sources = [self.pkcs12, self.key, self.pkcs11_module]
+        if sum(source is not None for source in sources) != 1:
+            raise ValueError(
+                "give exactly one of pkcs12, key and certificate, or pkcs11_module "
+                "with token_label and key_label"
+            )
         if self.key is not None and self.certificate is None:
             raise ValueError("a PEM key needs its certificate")
+        token_fields = (self.token_label, self.key_label, self.cert_label)
+        if self.pkcs11_module is None and any(f is not None for f in token_fields):
+            raise ValueError("token_label, key_label and cert_label need pkcs11_module")
+        if self.pkcs11_module is not None:
+            if not self.token_label or not self.key_label:
+                raise ValueError("a PKCS#11 key needs token_label and key_label")
+            if self.cert_label is not None and self.certificate is not None:
+                raise ValueError("give either cert_label or certificate, not both")
         return self
+
+
+SignatureLevel = Literal["auto", "B-B", "B-T", "B-LT", "B-LTA"]
+"""A PAdES baseline level, or ``auto``."""
 
 
 def _demo_key(label: str) -> KeySettings:
@@ -177,6 +210,17 @@ class SigningSettings(_Settings):
     """Time zone of letter dates and of the signing time shown on the letter."""
     zone_label: str = "WIB"
     """How that time zone is written after a time."""
+    level: SignatureLevel = "auto"
+    """PAdES level: B-B, B-T (timestamped), B-LT (+ validation data), B-LTA (+ document
+    timestamp); ``auto`` is B-LTA when a timestamping authority is configured, else B-B."""
+    timestamp_url: str = ""
+    """The timestamping authority (RFC 3161) used for B-T and above; empty for none."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest wait for one answer of the timestamping authority or a revocation service."""
+    retries: int = Field(default=2, ge=0, le=10)
+    """How often a failed timestamp or revocation request is tried again before giving up."""
+    revocation_refresh_seconds: float = Field(default=300.0, ge=0)
+    """How long revocation data fetched for signing is reused before it is fetched again."""
 
 
 class RegisterSettings(_Settings):

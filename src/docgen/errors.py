@@ -11,6 +11,7 @@ written for the officer or operator who has to act on it, not for a Python devel
     ├── LetterInProgress             another process is issuing the same request right now
     ├── RegisterError                the register could not be read or written
     ├── SigningError                 the key could not be opened, or signing failed
+    │   └── ServiceUnavailable       the timestamping or revocation service did not answer
     └── RenderError                  a letter could not be rendered
         ├── TemplateError            a template is broken or uses an unknown variable
         ├── ForbiddenResource        a template tried to reach a file or URL it may not
@@ -43,6 +44,7 @@ __all__ = [
     "RenderError",
     "RequestConflict",
     "RequestInvalid",
+    "ServiceUnavailable",
     "SigningError",
     "TemplateError",
 ]
@@ -118,6 +120,14 @@ class SigningError(DocgenError):
     """A letter could not be signed: the key could not be opened, or signing failed."""
 
     exit_code = 77  # EX_NOPERM
+
+
+class ServiceUnavailable(SigningError):
+    """A timestamping authority or revocation service was down or slow; try again later."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+    retryable = True
+    """Running again later may succeed."""
 
 
 class RenderError(DocgenError):

@@ -39,13 +39,13 @@ from typing import Any
 from docgen.batch.inputs import Record
 from docgen.catalogue import Catalogue
 from docgen.config import Settings
-from docgen.errors import DocgenError, LetterInProgress, RequestInvalid
+from docgen.errors import DocgenError, LetterInProgress, RequestInvalid, ServiceUnavailable
 from docgen.models import LetterRequest
 from docgen.sign import PassphrasePrompt, open_backend
 
 __all__ = ["BatchRunner", "BatchSummary", "ManifestRow", "Progress"]
 
-_RETRYABLE = (LetterInProgress,)
+_RETRYABLE = (LetterInProgress, ServiceUnavailable)
 _WAIT_FOR_OTHER_RUN = 300.0  # seconds a worker waits for another run to finish a request
 
 

@@ -90,7 +90,7 @@ class SignerBackend:
     subject: str
     """The signing certificate's subject, as people read it."""
     kind: str
-    """Which backend: ``pkcs12``, ``pem`` (later ``pkcs11``, ``remote``)."""
+    """Which backend: ``pkcs12``, ``pem``, ``pkcs11`` (later ``remote``)."""
 
 
 def read_passphrase(settings: KeySettings, prompt: PassphrasePrompt | None = None) -> bytes | None:
@@ -172,6 +172,10 @@ def _open_pem(settings: KeySettings, passphrase: bytes | None) -> LocalKeySigner
 
 def open_backend(settings: KeySettings, prompt: PassphrasePrompt | None = None) -> SignerBackend:
     """Open a configured key once; the result signs any number of letters."""
+    if settings.pkcs11_module is not None:
+        from docgen.sign.pkcs11 import open_pkcs11  # loads python-pkcs11 only when used
+
+        return open_pkcs11(settings, prompt)
     passphrase = read_passphrase(settings, prompt)
     if settings.pkcs12 is not None:
         signer, kind = _open_pkcs12(settings.pkcs12, passphrase), "pkcs12"
