@@ -85,6 +85,19 @@ class Check(_Report):
     """What was found, in words."""
 
 
+class TimestampInfo(_Report):
+    """A timestamp found in a letter."""
+
+    kind: str
+    """``signature`` (on the signature, B-T) or ``document`` (over the whole file, B-LTA)."""
+    time: datetime
+    """The time it attests."""
+    authority: str
+    """The timestamping authority's name."""
+    trusted: bool
+    """Whether the authority chains to a trust root."""
+
+
 class VerificationReport(_Report):
     """Everything verification found about one file; ``ok`` only when every check passed."""
 
@@ -102,6 +115,14 @@ class VerificationReport(_Report):
     """The letter number, from the register."""
     register_status: str | None = None
     """``issued``, ``revoked`` ... when a register was consulted."""
+    level: str | None = None
+    """The PAdES level found: B-B, B-T, B-LT or B-LTA."""
+    timestamps: tuple[TimestampInfo, ...] = ()
+    """The signature and document timestamps, oldest first."""
+    revocation: str | None = None
+    """The signer's revocation status, and where it comes from."""
+    offline: bool = False
+    """Whether the letter carries what is needed to validate it later without any service."""
 
     @property
     def ok(self) -> bool:

@@ -29,20 +29,23 @@ import io
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pyhanko.keys import load_certs_from_pemder
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.fields import MDPPerm
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from docgen.config import Settings
 from docgen.errors import ConfigError, DocgenError
 from docgen.register import LetterStatus, Register
-from docgen.reports import Check, Verdict, VerificationReport
+from docgen.reports import Check, TimestampInfo, Verdict, VerificationReport
 from docgen.sign.backends import common_name
 
 __all__ = ["Verifier"]
@@ -79,11 +82,20 @@ class Verifier:
         roots = list(trust) if trust is not None else list(settings.verification.trust)
         return cls(roots, register)
 
-    def _context(self) -> ValidationContext:
-        # B-B letters carry no revocation data yet: revocation is checked when it is embedded
-        return ValidationContext(
-            trust_roots=self._roots, allow_fetching=False, revocation_mode="soft-fail"
-        )
+    def _context(self, reader: PdfFileReader) -> tuple[ValidationContext, bool]:
+        """A context with the letter's own validation data; True when it holds revocation data.
+
+        With embedded revocation data (B-LT, B-LTA) revocation is checked hard-fail, offline.
+        A B-B or B-T letter carries none: its revocation is reported as not checked.
+        """
+        base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": False}
+        try:
+            dss = DocumentSecurityStore.read_dss(reader)
+        except NoDSSFoundError:
+            dss = None
+        if dss is not None and (dss.ocsps or dss.crls):
+            return dss.as_validation_context({**base, "revocation_mode": "hard-fail"}), True
+        return ValidationContext(**base, revocation_mode="soft-fail"), False
 
     def verify_file(self, path: Path) -> VerificationReport:
         """Verify one file; an unreadable file gives an ``unchecked`` report, not an error."""
@@ -123,12 +135,16 @@ class Verifier:
             signing_time=_time(facts.get("signing_time")),
             letter_number=_str(facts.get("letter_number")),
             register_status=_str(facts.get("register_status")),
+            level=_str(facts.get("level")),
+            timestamps=facts.get("timestamps", ()),  # type: ignore[arg-type]
+            revocation=_str(facts.get("revocation")),
+            offline=bool(facts.get("offline", False)),
         )
 
     def _verify_signature(self, data: bytes, checks: list[Check], facts: dict[str, object]) -> None:
         try:
             reader = PdfFileReader(io.BytesIO(data), strict=False)
-            signatures = reader.embedded_signatures
+            signatures = reader.embedded_regular_signatures
         except (PdfReadError, ValueError, KeyError, IndexError) as error:
             checks.append(
                 Check(name="signature", passed=False, detail=f"not a readable PDF: {error}")
@@ -142,10 +158,38 @@ class Verifier:
         )
         # the first signature is docgen's certification signature; later ones would be changes
         signature = signatures[0]
-        status = validate_pdf_signature(signature, signer_validation_context=self._context())
+        context, embedded = self._context(reader)
+        status = validate_pdf_signature(
+            signature, signer_validation_context=context, ts_validation_context=context
+        )
         facts["signer"] = common_name(status.signing_cert)
         facts["signing_time"] = status.signer_reported_dt
         checks.extend(_status_checks(status, signature.docmdp_level, len(signatures)))
+        timestamps: list[TimestampInfo] = []
+        if status.timestamp_validity is not None:
+            stamp = status.timestamp_validity
+            timestamps.append(_timestamp("signature", stamp.timestamp, stamp))
+            checks.append(_timestamp_check("signature timestamp", stamp))
+        for document_stamp in reader.embedded_timestamp_signatures:
+            stamp_status = validate_pdf_timestamp(document_stamp, validation_context=context)
+            timestamps.append(_timestamp("document", stamp_status.timestamp, stamp_status))
+            checks.append(_timestamp_check("document timestamp", stamp_status))
+        facts["timestamps"] = tuple(timestamps)
+        facts["level"] = (
+            "B-LTA"
+            if embedded and reader.embedded_timestamp_signatures
+            else "B-LT"
+            if embedded and timestamps
+            else "B-T"
+            if timestamps
+            else "B-B"
+        )
+        facts["revocation"] = (
+            ("revoked" if status.revoked else "good, from the validation data in the letter")
+            if embedded
+            else "not checked: the letter carries no revocation data"
+        )
+        facts["offline"] = embedded and bool(reader.embedded_timestamp_signatures)
 
     def _verify_register(self, data: bytes, checks: list[Check], facts: dict[str, object]) -> None:
         assert self.register is not None
@@ -254,6 +298,25 @@ _TRUST_PROBLEMS = {
 }
 
 
+def _timestamp(kind: str, when: datetime, status: Any) -> TimestampInfo:
+    return TimestampInfo(
+        kind=kind, time=when, authority=common_name(status.signing_cert), trusted=status.trusted
+    )
+
+
+def _timestamp_check(name: str, status: Any) -> Check:
+    passed = bool(status.intact and status.valid and status.trusted)
+    when = f"{status.timestamp:%Y-%m-%d %H:%M:%S %Z}"
+    authority = common_name(status.signing_cert)
+    return Check(
+        name=name,
+        passed=passed,
+        detail=f"{when} by {authority}"
+        if passed
+        else f"the timestamp of {when} by {authority} is not valid or not trusted",
+    )
+
+
 def _trust_problem(status: PdfSignatureStatus) -> str:
     problem = status.trust_problem_indic
     name = str(getattr(problem, "name", ""))
@@ -263,6 +326,10 @@ def _trust_problem(status: PdfSignatureStatus) -> str:
 def _modification(status: PdfSignatureStatus, count: int) -> str:
     if count > 1:
         return f"{count - 1} further signature(s) added"
+    if status.coverage is SignatureCoverageLevel.ENTIRE_REVISION and status.modification_level in (
+        _ACCEPTABLE
+    ):
+        return _name(status.modification_level)
     level = _name(status.modification_level)
     detail = getattr(status.diff_result, "args", None)
     if not detail:
