@@ -7,6 +7,10 @@ DOCX letter and stopped when the session ends.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +80,46 @@ def issued(issuer: Issuer) -> dict[str, IssuedLetter]:
 def verifier(issuing_settings: Settings, issuer: Issuer) -> Verifier:
     """A verifier with the demo trust root and the run's register."""
     return Verifier.from_settings(issuing_settings)
+
+
+SERVICES_PORT = 9999  # the demo certificates point their OCSP, CRL and TSA addresses here
+TSA_URL = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/tsa/tsa"
+
+
+def _answering(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pki_services(pki: DemoPki) -> Iterator[str]:
+    """The demo PKI's OCSP responder, CRLs and timestamping authority, live on loopback.
+
+    certomancer serves them from certs/demo-pki.yml; started once for the run, stopped after.
+    """
+    probe = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/crls/intermediate/latest.crl"
+    if _answering(probe):  # already running (a demo left it, or a parallel run)
+        yield TSA_URL
+        return
+    command = [
+        str(Path(sys.executable).with_name("certomancer")), "--config", str(pki.config),
+        "--key-root", str(pki.key_dir), "animate", "--aiohttp",
+        "--port", str(SERVICES_PORT), "--no-web-ui",
+    ]  # fmt: skip
+    service = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while not _answering(probe):
+            if service.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the demo PKI services did not start")
+            time.sleep(0.3)
+        yield TSA_URL
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
 
 
 @pytest.fixture

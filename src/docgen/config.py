@@ -152,7 +152,7 @@ class KeySettings(_Settings):
     For a token key left empty, every other certificate on the token is taken as the chain.
     """
     pkcs11_module: ConfigPath | None = None
-    """PKCS#11 library of the token or HSM (``/usr/lib/softhsm/libsofthsm2.so``)."""
+    """PKCS#11 library of the token or HSM: a path (``/usr/lib/softhsm/libsofthsm2.so``)."""
     token_label: str | None = None
     """Label of the PKCS#11 token holding the key."""
     key_label: str | None = None

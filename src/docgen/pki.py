@@ -68,7 +68,10 @@ PASSPHRASE_ENV = "DOCGEN_PKI_PASSPHRASE"
 """Environment variable ``python -m docgen.pki`` reads the PKCS#12 passphrase from."""
 
 _CERTS = ("root", "intermediate", "tsa", "ocsp", "rogue-root", *OFFICIAL_SIGNERS, *TEST_SIGNERS)
-_CA_KEYS = frozenset({"root", "intermediate", "rogue-root"})  # RSA 4096; the others RSA 3072
+# Keys certomancer signs with while it serves OCSP, CRLs and timestamps are ECDSA P-256: it loads
+# the key again for every answer, and loading (checking) an RSA key costs hundreds of ms, which
+# would make the live test services slow. The officials' signing keys are RSA 3072.
+_SERVICE_KEYS = frozenset({"root", "intermediate", "rogue-root", "ocsp", "tsa"})
 
 
 @dataclass(frozen=True)
@@ -129,15 +132,17 @@ def make_demo_pki(
     from certomancer.registry import CertLabel
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     pki.key_dir.mkdir(parents=True, exist_ok=True)
     pki.key_dir.chmod(0o700)
-    private_keys: dict[str, rsa.RSAPrivateKey] = {}
+    private_keys: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = {}
     for label, path in zip(key_labels, keys, strict=True):
-        key = private_keys[label] = rsa.generate_private_key(
-            65537, 4096 if label in _CA_KEYS else 3072
+        key = private_keys[label] = (
+            ec.generate_private_key(ec.SECP256R1())
+            if label in _SERVICE_KEYS
+            else rsa.generate_private_key(65537, 3072)
         )
         pem_key = key.private_bytes(
             serialization.Encoding.PEM,

@@ -55,7 +55,7 @@ def _asked_passphrases(settings: Settings) -> dict[str, str]:
     asked = {}
     for directorate, key in settings.signing.keys.items():
         if read_passphrase(key) is None:
-            asked[directorate] = terminal_prompt(str(key.pkcs12 or key.key))
+            asked[directorate] = terminal_prompt(str(key.pkcs12 or key.key or key.token_label))
     return asked
 
 

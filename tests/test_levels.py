@@ -1,0 +1,147 @@
+"""Long-term signatures: B-T, B-LT and B-LTA against live loopback services, and their faults."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from docgen.config import Settings
+from docgen.errors import ConfigError, ServiceUnavailable
+from docgen.pipeline import Issuer
+from docgen.pki import DemoPki
+from docgen.render import Renderer
+from docgen.reports import IssueOutcome
+from docgen.sign.pades import resolve_level
+from docgen.verify import Verifier
+from tests.helpers import EXAMPLES, load_request
+
+STEMS = {"html": "ilmate-pertek-baja-approved", "docx": "ikft-pertek-ban-approved"}
+
+
+def _settings(tmp: Path, **signing: object) -> Settings:
+    return Settings.load(
+        letter_register={"path": str(tmp / "register.sqlite3")},
+        output=str(tmp / "letters"),
+        signing=signing,
+    )
+
+
+@pytest.mark.parametrize("level", ["B-T", "B-LT", "B-LTA"])
+@pytest.mark.parametrize("path", sorted(STEMS))
+def test_each_level_on_each_path_verifies_and_reports_its_timestamps(
+    level: str, path: str, tmp_path: Path, renderer: Renderer, pki_services: str
+) -> None:
+    settings = _settings(tmp_path, level=level, timestamp_url=pki_services)
+    with Issuer(settings, renderer=renderer) as issuer:
+        letter = issuer.issue(load_request(EXAMPLES / f"{STEMS[path]}.json"))
+    report = Verifier.from_settings(settings).verify_file(letter.path)
+    assert report.ok, report.reasons
+    assert report.level == level
+    kinds = [stamp.kind for stamp in report.timestamps]
+    assert kinds == (["signature", "document"] if level == "B-LTA" else ["signature"])
+    assert all(stamp.trusted for stamp in report.timestamps)
+    assert all("Time Stamping" in stamp.authority for stamp in report.timestamps)
+    if level == "B-T":
+        assert report.revocation is not None and report.revocation.startswith("not checked")
+    else:
+        assert report.revocation is not None and report.revocation.startswith("good")
+    assert report.offline is (level == "B-LTA")
+    output = subprocess.run(["pdfsig", str(letter.path)], capture_output=True, text=True).stdout
+    first = output.split("Signature #2")[0]
+    assert "Signature is Valid" in first
+    assert "ETSI.CAdES.detached" in first
+
+
+def test_auto_is_lta_with_a_timestamping_authority_and_bb_with_a_warning_without(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert resolve_level(Settings.load(signing={"timestamp_url": "http://127.0.0.1:9/t"})) == (
+        "B-LTA"
+    )
+    with caplog.at_level("WARNING"):
+        assert resolve_level(Settings.load()) == "B-B"
+    assert "No timestamping authority" in caplog.text
+    with pytest.raises(ConfigError, match="needs a timestamping authority"):
+        resolve_level(Settings.load(signing={"level": "B-T"}))
+
+
+@pytest.fixture
+def silent_service() -> Iterator[str]:
+    """A service that accepts connections and never answers: a hung timestamping authority."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/tsa"
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+def _closed_port() -> str:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now: a stopped service
+    return f"http://127.0.0.1:{port}/tsa"
+
+
+@pytest.mark.parametrize("kind", ["stopped", "hung"])
+def test_a_down_or_slow_timestamping_authority_is_a_bounded_clear_error_and_no_letter(
+    kind: str, tmp_path: Path, renderer: Renderer, pki: DemoPki, silent_service: str
+) -> None:
+    url = _closed_port() if kind == "stopped" else silent_service
+    settings = _settings(tmp_path, level="B-LTA", timestamp_url=url, timeout_seconds=0.5, retries=1)
+    started = time.monotonic()
+    with Issuer(settings, renderer=renderer) as issuer:
+        with pytest.raises(ServiceUnavailable, match="timestamping authority") as caught:
+            issuer.issue(load_request(EXAMPLES / f"{STEMS['html']}.json"))
+        (record,) = issuer.register.records()
+    assert time.monotonic() - started < 30, "timeouts and retries are bounded"
+    assert caught.value.retryable and "tried 2 times" in str(caught.value)
+    assert record.status.value == "void"
+    assert not list(tmp_path.rglob("*.pdf*")), "nothing is written as B-LTA when it is not"
+
+
+def test_a_batch_marks_letters_retryable_when_the_authority_is_down_and_a_rerun_completes(
+    tmp_path: Path, renderer: Renderer, pki_services: str
+) -> None:
+    from docgen.batch import BatchRunner, read_records
+
+    source = tmp_path / "today.jsonl"
+    source.write_text(
+        (EXAMPLES / f"{STEMS['html']}.json").read_text("utf-8").replace("\n", "") + "\n"
+    )
+    down = _settings(
+        tmp_path, level="B-LTA", timestamp_url=_closed_port(), timeout_seconds=0.5, retries=0
+    )
+    manifest = tmp_path / "manifest.jsonl"
+    summary = BatchRunner(down, workers=1).run(read_records(source), manifest=manifest)
+    assert summary.counts == {"failed": 1}
+    assert '"retryable": true' in manifest.read_text()
+    up = _settings(tmp_path, level="B-LTA", timestamp_url=pki_services)
+    summary = BatchRunner(up, workers=1).run(read_records(source), manifest=manifest)
+    assert summary.counts == {"issued": 1}
+    with Issuer(up, renderer=renderer) as issuer:
+        again = issuer.issue(load_request(EXAMPLES / f"{STEMS['html']}.json"))
+    assert again.outcome is IssueOutcome.ALREADY_ISSUED
