@@ -40,6 +40,7 @@ from docgen.files import commit_pending, pending_path, write_pending
 from docgen.models import LetterRequest
 from docgen.register import LetterRecord, LetterStatus, Register
 from docgen.render import Renderer
+from docgen.render.pdf import signed_revision_sha256
 from docgen.reports import IssuedLetter, IssueOutcome
 from docgen.sign import PadesSigner, PassphrasePrompt, SignerBackend, open_backend
 
@@ -59,11 +60,17 @@ def letter_path(root: Path, record: LetterRecord) -> Path:
     return root / record.directorate / record.service / record.issued_on.isoformat() / f"{name}.pdf"
 
 
-def _sha256(path: Path) -> str | None:
+def _same_letter(path: Path, record: LetterRecord) -> bool:
+    """Whether the file is the letter recorded (validation data added since is fine)."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        data = path.read_bytes()
     except FileNotFoundError:
-        return None
+        return False
+    if hashlib.sha256(data).hexdigest() == record.pdf_sha256:
+        return True
+    return record.signed_sha256 is not None and (
+        signed_revision_sha256(data) == record.signed_sha256
+    )
 
 
 class Issuer:
@@ -143,6 +150,7 @@ class Issuer:
             record = self.register.mark_issued(
                 record.register_id,
                 sha256=hashlib.sha256(signed.pdf).hexdigest(),
+                signed_sha256=signed_revision_sha256(signed.pdf),
                 path=str(path),
                 signer=signed.signer,
             )
@@ -161,9 +169,9 @@ class Issuer:
         """The letter issued before; completes a rename that a crash interrupted."""
         assert record.pdf_path is not None and record.pdf_sha256 is not None
         path = Path(record.pdf_path)
-        if _sha256(path) != record.pdf_sha256:
+        if not _same_letter(path, record):
             pending = pending_path(path, record.register_id)
-            if _sha256(pending) != record.pdf_sha256:
+            if not _same_letter(pending, record):
                 raise RegisterError(
                     f"Letter {record.letter_number} was issued, but its file {path} is missing "
                     "or changed; restore it from the archive"

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS letters (
     reason        TEXT,
     signer        TEXT,
     pdf_sha256    TEXT,
+    signed_sha256 TEXT,
     pdf_path      TEXT,
     reserved_at   TEXT NOT NULL,
     owner         TEXT,
@@ -125,7 +126,9 @@ class LetterRecord:
     signer: str | None
     """Subject of the signing certificate."""
     pdf_sha256: str | None
-    """SHA-256 of the signed PDF, once issued."""
+    """SHA-256 of the signed PDF as issued."""
+    signed_sha256: str | None
+    """SHA-256 of the signed revision (stays the same when validation data is added later)."""
     pdf_path: str | None
     """Where the signed PDF was written, once issued."""
     reserved_at: datetime
@@ -188,6 +191,7 @@ def _record(row: sqlite3.Row) -> LetterRecord:
         reason=row["reason"],
         signer=row["signer"],
         pdf_sha256=row["pdf_sha256"],
+        signed_sha256=row["signed_sha256"],
         pdf_path=row["pdf_path"],
         reserved_at=datetime.fromisoformat(row["reserved_at"]),
         issued_at=when(row["issued_at"]),
@@ -213,8 +217,12 @@ class Register:
             db = self._connection()
             db.executescript(_SCHEMA)
             columns = {row["name"] for row in db.execute("PRAGMA table_info(letters)")}
-            if "owner" not in columns:  # registers made before reservations had owners
-                db.execute("ALTER TABLE letters ADD COLUMN owner TEXT")
+            for column in ("owner", "signed_sha256"):  # registers made by earlier versions
+                if column not in columns:
+                    db.execute(f"ALTER TABLE letters ADD COLUMN {column} TEXT")
+            db.execute(
+                "CREATE INDEX IF NOT EXISTS letters_signed_sha256 ON letters (signed_sha256)"
+            )
         except sqlite3.Error as error:
             raise RegisterError(f"Cannot set up the register {path}: {error}") from None
 
@@ -327,14 +335,23 @@ class Register:
             row = db.execute("SELECT * FROM letters WHERE register_id = ?", (register_id,))
             return _record(row.fetchone())
 
-    def mark_issued(self, register_id: str, *, sha256: str, path: str, signer: str) -> LetterRecord:
+    def mark_issued(
+        self,
+        register_id: str,
+        *,
+        sha256: str,
+        path: str,
+        signer: str,
+        signed_sha256: str | None = None,
+    ) -> LetterRecord:
         """Record that the reserved letter was signed and written."""
         now = _now().isoformat()
         return self._update(
             register_id,
-            "UPDATE letters SET status = 'issued', pdf_sha256 = ?, pdf_path = ?, signer = ?, "
-            "issued_at = ?, changed_at = ? WHERE register_id = ? AND status = 'reserved'",
-            (sha256, path, signer, now, now, register_id),
+            "UPDATE letters SET status = 'issued', pdf_sha256 = ?, signed_sha256 = ?, "
+            "pdf_path = ?, signer = ?, issued_at = ?, changed_at = ? "
+            "WHERE register_id = ? AND status = 'reserved'",
+            (sha256, signed_sha256 or sha256, path, signer, now, now, register_id),
             expected="reserved",
         )
 
@@ -391,8 +408,12 @@ class Register:
         return self._one("letter_number = ?", letter_number)
 
     def by_sha256(self, sha256: str) -> LetterRecord | None:
-        """The issued or revoked letter whose signed PDF has this hash."""
+        """The issued or revoked letter whose signed PDF, as issued, has this hash."""
         return self._one("pdf_sha256 = ?", sha256)
+
+    def by_signed_sha256(self, sha256: str) -> LetterRecord | None:
+        """The letter whose signed revision has this hash (see ``signed_revision_sha256``)."""
+        return self._one("signed_sha256 = ?", sha256)
 
     def by_request(self, request_id: str) -> LetterRecord | None:
         """The live (not void) record of a request id."""

@@ -45,6 +45,7 @@ from pyhanko_certvalidator import ValidationContext
 from docgen.config import Settings
 from docgen.errors import ConfigError, DocgenError
 from docgen.register import LetterStatus, Register
+from docgen.render.pdf import signed_revision_sha256
 from docgen.reports import Check, TimestampInfo, Verdict, VerificationReport
 from docgen.sign.backends import common_name
 
@@ -193,13 +194,16 @@ class Verifier:
 
     def _verify_register(self, data: bytes, checks: list[Check], facts: dict[str, object]) -> None:
         assert self.register is not None
-        record = self.register.by_sha256(hashlib.sha256(data).hexdigest())
+        # the signed revision identifies the letter; validation data added later may follow it
+        signed = signed_revision_sha256(data)
+        record = self.register.by_signed_sha256(signed) if signed else None
+        record = record or self.register.by_sha256(hashlib.sha256(data).hexdigest())
         if record is None:
             checks.append(
                 Check(
                     name="register",
                     passed=False,
-                    detail="this exact file was not issued by the register (unknown or altered)",
+                    detail="this letter was not issued by the register (unknown or altered)",
                 )
             )
             return
@@ -234,8 +238,11 @@ class Verifier:
 def _status_checks(status: PdfSignatureStatus, docmdp: MDPPerm | None, count: int) -> list[Check]:
     coverage = status.coverage
     modification = status.modification_level
+    # beyond the signed revision only timestamp and validation-data revisions may follow;
+    # anything else (bytes appended without a revision, say) is not covered by the signature
     whole = coverage is SignatureCoverageLevel.ENTIRE_FILE or (
-        coverage is SignatureCoverageLevel.ENTIRE_REVISION and modification in _ACCEPTABLE
+        coverage is SignatureCoverageLevel.ENTIRE_REVISION
+        and modification is ModificationLevel.LTA_UPDATES
     )
     if status.trusted:
         trust_detail = "the signer's certificate chains to a trusted root and was valid"

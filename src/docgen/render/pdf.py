@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 from datetime import UTC, datetime
 from html import escape
@@ -39,6 +40,7 @@ __all__ = [
     "page_count",
     "page_size",
     "read_request",
+    "signed_revision_sha256",
 ]
 
 ATTACHMENT_NAME = "docgen-request.json"
@@ -175,6 +177,27 @@ def _stamp(writer: IncrementalPdfFileWriter, label: str) -> None:
         name = f"/DocgenDraftStamp{index}"
         operators = f"1 0 0 1 {x:.2f} {y:.2f} cm {name} Do".encode()
         draw_on_page(writer, index, operators, {name: stamp})
+
+
+def signed_revision_sha256(pdf: bytes) -> str | None:
+    """SHA-256 of the bytes the first signature covers, up to the end of its revision.
+
+    This identifies a letter across the updates that long-term validation appends later
+    (validation data, document timestamps), which change the file but not the signed letter.
+    None when the file has no readable signature.
+    """
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        signatures = reader.embedded_regular_signatures
+        if not signatures:
+            return None
+        start, _, second, length = (int(v) for v in signatures[0].sig_object["/ByteRange"])
+    except (PdfError, KeyError, TypeError, ValueError):
+        return None
+    end = second + length
+    if start != 0 or end > len(pdf):
+        return None
+    return hashlib.sha256(pdf[:end]).hexdigest()
 
 
 def read_request(pdf: bytes) -> LetterRequest:
