@@ -145,3 +145,45 @@ def test_a_batch_marks_letters_retryable_when_the_authority_is_down_and_a_rerun_
     with Issuer(up, renderer=renderer) as issuer:
         again = issuer.issue(load_request(EXAMPLES / f"{STEMS['html']}.json"))
     assert again.outcome is IssueOutcome.ALREADY_ISSUED
+
+
+def test_refreshing_an_archived_letter_adds_a_timestamp_and_it_still_verifies(
+    tmp_path: Path, renderer: Renderer, pki_services: str
+) -> None:
+    from click.testing import CliRunner
+
+    from docgen.cli import main
+
+    settings = _settings(tmp_path, level="B-LTA", timestamp_url=pki_services)
+    request = load_request(EXAMPLES / f"{STEMS['html']}.json")
+    with Issuer(settings, renderer=renderer) as issuer:
+        letter = issuer.issue(request)
+    before = letter.path.read_bytes()
+    config = tmp_path / "docgen.toml"
+    config.write_text(
+        f'output = "{tmp_path / "letters"}"\n'
+        f'[letter_register]\npath = "{tmp_path / "register.sqlite3"}"\n'
+        f'[signing]\nlevel = "B-LTA"\ntimestamp_url = "{pki_services}"\n'
+    )
+    result = CliRunner().invoke(main, ["--config", str(config), "timestamp", str(letter.path)])
+    assert result.exit_code == 0, result.output
+    after = letter.path.read_bytes()
+    assert after.startswith(before) and len(after) > len(before)
+    report = Verifier.from_settings(settings).verify_file(letter.path)
+    assert report.ok, report.reasons
+    assert [stamp.kind for stamp in report.timestamps] == ["signature", "document", "document"]
+    assert report.letter_number == letter.letter_number  # the register still knows the letter
+    with Issuer(settings, renderer=renderer) as issuer:
+        assert issuer.issue(request).outcome is IssueOutcome.ALREADY_ISSUED
+
+
+def test_only_b_lta_letters_can_be_refreshed(issued: dict[str, object], pki_services: str) -> None:
+    from docgen.archive import Archiver
+    from docgen.errors import SigningError
+    from docgen.reports import IssuedLetter
+
+    letter = issued[STEMS["html"]]
+    assert isinstance(letter, IssuedLetter)
+    archiver = Archiver(Settings.load(signing={"timestamp_url": pki_services}))
+    with pytest.raises(SigningError, match="not B-LTA"):
+        archiver.refresh(letter.path.read_bytes())

@@ -92,6 +92,7 @@ def _register() -> None:
     main.add_command(issue.issue)
     main.add_command(issue.revoke)
     main.add_command(verify.verify)
+    main.add_command(verify.timestamp)
     main.add_command(render.render)
     main.add_command(schema.schema)
     main.add_command(catalogue.services)

@@ -7,11 +7,14 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from docgen.archive import Archiver
 from docgen.cli import _Options, pass_options
+from docgen.errors import DocgenError
+from docgen.files import write_atomic
 from docgen.reports import Verdict, VerificationReport
 from docgen.verify import Verifier
 
-__all__ = ["EXIT_INVALID", "EXIT_UNCHECKED", "verify"]
+__all__ = ["EXIT_INVALID", "EXIT_UNCHECKED", "timestamp", "verify"]
 
 EXIT_INVALID = 1
 """Exit status when at least one letter is invalid."""
@@ -87,3 +90,29 @@ def verify(
         raise click.exceptions.Exit(EXIT_INVALID)
     if Verdict.UNCHECKED in verdicts:
         raise click.exceptions.Exit(EXIT_UNCHECKED)
+
+
+@click.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@pass_options
+def timestamp(options: _Options, files: tuple[Path, ...]) -> None:
+    """Refresh archived B-LTA letters: add validation data and a new document timestamp.
+
+    Each file is replaced atomically by its refreshed version; a file that cannot be refreshed
+    is left as it was and reported. Run it before the newest timestamp's certificate expires.
+    """
+    archiver = Archiver(options.settings)
+    failures: list[DocgenError] = []
+    for path in files:
+        try:
+            refreshed = archiver.refresh(path.read_bytes())
+        except DocgenError as error:
+            click.secho(f"error: {path}: {error}", fg="red", err=True)
+            failures.append(error)
+            continue
+        write_atomic(path, refreshed)
+        click.echo(f"{path}: refreshed")
+    if failures:
+        raise click.exceptions.Exit(max(error.exit_code for error in failures))

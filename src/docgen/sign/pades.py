@@ -25,57 +25,32 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
 import qrcode
-import requests
 import weasyprint
-from pyhanko.keys import load_certs_from_pemder
 from pyhanko.pdf_utils import content, generic, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
-from pyhanko.sign.general import SigningError as PyhankoSigningError
-from pyhanko.sign.timestamps.common_utils import TimestampRequestError
-from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko.stamp import StaticStampStyle
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import PathValidationError
-from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from docgen.config import Settings
-from docgen.errors import ConfigError, ServiceUnavailable, SigningError
+from docgen.errors import ConfigError, SigningError
 from docgen.formatting import tanggal
 from docgen.models import Signatory
 from docgen.render.pdf import draw_on_page, keep_xmp_metadata, page_count, page_size
 from docgen.sign.backends import SignerBackend
+from docgen.sign.services import TrustServices
 
 __all__ = ["LEVELS", "QR_ANCHOR", "SIGNATURE_ANCHOR", "PadesSigner", "SignedPdf", "resolve_level"]
 
 log = logging.getLogger(__name__)
 
-
-def _service_problem(error: BaseException) -> str:
-    if isinstance(error, TimestampRequestError):
-        return f"the timestamping authority did not answer properly ({error})"
-    if isinstance(error, requests.RequestException):
-        return f"a service did not answer ({type(error).__name__})"
-    return f"the signer's revocation status could not be established ({error})"
-
-
-# what a down, slow or broken timestamping authority or revocation service raises
-_SERVICE_ERRORS = (
-    TimestampRequestError,
-    requests.RequestException,
-    PyhankoSigningError,
-    PathValidationError,
-)
 
 SIGNATURE_ANCHOR = "docgenSignatureBox"
 """Named destination marking the top-left corner of the signature space."""
@@ -223,34 +198,7 @@ class PadesSigner:
         self._settings = settings
         self._zone = ZoneInfo(settings.signing.timezone)
         self.level = resolve_level(settings)
-        signing = settings.signing
-        self._timestamper = (
-            RequestsHTTPTimeStamper(signing.timestamp_url, timeout=signing.timeout_seconds)
-            if self.level != "B-B"
-            else None
-        )
-        self._roots = [
-            c for p in settings.verification.trust for c in load_certs_from_pemder([str(p)])
-        ]
-        self._context_lock = threading.Lock()
-        self._context: ValidationContext | None = None
-        self._context_made = 0.0
-
-    def _validation_context(self) -> ValidationContext:
-        """The context that fetches (and keeps) revocation data while it is fresh."""
-        refresh = self._settings.signing.revocation_refresh_seconds
-        with self._context_lock:
-            if self._context is None or time.monotonic() - self._context_made > refresh:
-                self._context = ValidationContext(
-                    trust_roots=self._roots,
-                    allow_fetching=True,
-                    revocation_mode="hard-fail",
-                    fetcher_backend=RequestsFetcherBackend(
-                        per_request_timeout=self._settings.signing.timeout_seconds
-                    ),
-                )
-                self._context_made = time.monotonic()
-            return self._context
+        self._services = TrustServices(settings)
 
     def sign(
         self,
@@ -265,22 +213,11 @@ class PadesSigner:
         ``signing.timeout_seconds`` and tried ``signing.retries`` more times; then the letter is
         refused with :class:`ServiceUnavailable` — never signed at a lower level than asked.
         """
-        attempts = self._settings.signing.retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return self._sign_once(pdf, backend, signatory, verification_url)
-            except _SERVICE_ERRORS as error:
-                if attempt == attempts:
-                    raise ServiceUnavailable(
-                        f"Could not sign at {self.level}: {_service_problem(error)} "
-                        f"(tried {attempts} times); the letter was not issued"
-                    ) from None
-                log.warning("signing at %s failed (%s); trying again", self.level, error)
-                time.sleep(min(2.0, 0.25 * attempt))
-                if self.level in ("B-LT", "B-LTA"):
-                    with self._context_lock:  # fetch revocation data afresh next time
-                        self._context = None
-        raise AssertionError("unreachable")
+        return self._services.with_retries(
+            lambda: self._sign_once(pdf, backend, signatory, verification_url),
+            f"Could not sign at {self.level}",
+            "the letter was not issued",
+        )
 
     def _sign_once(
         self,
@@ -327,7 +264,7 @@ class PadesSigner:
                 embed_validation_info=self.level in ("B-LT", "B-LTA"),
                 use_pades_lta=self.level == "B-LTA",
                 validation_context=(
-                    self._validation_context() if self.level in ("B-LT", "B-LTA") else None
+                    self._services.validation_context() if self.level in ("B-LT", "B-LTA") else None
                 ),
             )
             appearance = _appearance(
@@ -341,7 +278,7 @@ class PadesSigner:
                 signer=backend.signer,
                 stamp_style=style,
                 new_field_spec=field,
-                timestamper=self._timestamper,
+                timestamper=self._services.timestamper if self.level != "B-B" else None,
             )
             out = pdf_signer.sign_pdf(writer)
         except (PdfError, ValueError, KeyError) as error:

@@ -1,0 +1,65 @@
+"""Refreshing archived letters: new validation data and a new document timestamp.
+
+A B-LTA letter stays verifiable as long as its newest document timestamp can be validated. An
+archive refreshes its letters before that timestamp's certificate expires (or its algorithms
+weaken): the validation data for the newest timestamp is added to the document security store
+and a new document timestamp is laid over everything, in an incremental update. The signed
+letter itself is untouched, so the register still recognises it.
+
+Example::
+
+    archiver = Archiver(settings)
+    refreshed = archiver.refresh(Path("letter.pdf").read_bytes())
+"""
+
+from __future__ import annotations
+
+import io
+
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.signers import PdfTimeStamper
+
+from docgen.config import Settings
+from docgen.errors import ConfigError, SigningError
+from docgen.sign.services import TrustServices
+
+__all__ = ["Archiver"]
+
+
+class Archiver:
+    """Adds validation data and a document timestamp to B-LTA letters; build once, reuse."""
+
+    def __init__(self, settings: Settings):
+        """Use the settings' timestamping authority and trust roots."""
+        self._services = TrustServices(settings)
+        if self._services.timestamper is None:
+            raise ConfigError(
+                "Refreshing archived letters needs a timestamping authority (signing.timestamp_url)"
+            )
+        self._stamper = PdfTimeStamper(self._services.timestamper)
+
+    def refresh(self, pdf: bytes) -> bytes:
+        """The letter with new validation data and a new document timestamp appended."""
+        try:
+            reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+            if not reader.embedded_timestamp_signatures:
+                raise SigningError(
+                    "This letter has no document timestamp (it is not B-LTA); "
+                    "there is no timestamp chain to extend"
+                )
+        except PdfError as error:
+            raise SigningError(f"Not a readable PDF: {error}") from None
+
+        def extend() -> bytes:
+            out = self._stamper.update_archival_timestamp_chain(
+                PdfFileReader(io.BytesIO(pdf), strict=False),
+                self._services.validation_context(),
+                in_place=False,
+            )
+            data: bytes = out.getvalue()
+            return data
+
+        return self._services.with_retries(
+            extend, "Could not refresh the letter", "the file was left unchanged"
+        )

@@ -1,0 +1,110 @@
+"""The trust services signing and archiving talk to: a timestamping authority, revocation data.
+
+One :class:`TrustServices` per process holds one timestamp client and one validation context
+that fetches the signers' revocation data (OCSP, CRLs) and keeps it while it is fresh, so a
+batch asks the services once, not once per letter. Every request is bounded by
+``signing.timeout_seconds``; a failed operation is tried ``signing.retries`` more times and then
+refused with :class:`~docgen.errors.ServiceUnavailable`, which batches mark retryable.
+
+Example::
+
+    services = TrustServices(settings)
+    signed = services.with_retries(lambda: sign(...), "Could not sign", "nothing was written")
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import requests
+from pyhanko.keys import load_certs_from_pemder
+from pyhanko.sign.general import SigningError as PyhankoSigningError
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathValidationError
+from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+
+from docgen.config import Settings
+from docgen.errors import ServiceUnavailable
+
+__all__ = ["TrustServices"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# what a down, slow or broken timestamping authority or revocation service raises
+_SERVICE_ERRORS = (
+    TimestampRequestError,
+    requests.RequestException,
+    PyhankoSigningError,
+    PathValidationError,
+)
+
+
+def _problem(error: BaseException) -> str:
+    if isinstance(error, TimestampRequestError):
+        return f"the timestamping authority did not answer properly ({error})"
+    if isinstance(error, requests.RequestException):
+        return f"a service did not answer ({type(error).__name__})"
+    return f"the revocation status could not be established ({error})"
+
+
+class TrustServices:
+    """The process's timestamp client and revocation-data cache; safe between threads."""
+
+    def __init__(self, settings: Settings):
+        """Prepare (not yet contact) the services named in the settings."""
+        signing = settings.signing
+        self._settings = settings
+        self.timestamper = (
+            RequestsHTTPTimeStamper(signing.timestamp_url, timeout=signing.timeout_seconds)
+            if signing.timestamp_url
+            else None
+        )
+        """The timestamp client, or None without a timestamping authority."""
+        self._roots = [
+            certificate
+            for path in settings.verification.trust
+            for certificate in load_certs_from_pemder([str(path)])
+        ]
+        self._lock = threading.Lock()
+        self._context: ValidationContext | None = None
+        self._made = 0.0
+
+    def validation_context(self) -> ValidationContext:
+        """The context that fetches revocation data and keeps it while it is fresh."""
+        refresh = self._settings.signing.revocation_refresh_seconds
+        with self._lock:
+            if self._context is None or time.monotonic() - self._made > refresh:
+                self._context = ValidationContext(
+                    trust_roots=self._roots,
+                    allow_fetching=True,
+                    revocation_mode="hard-fail",
+                    fetcher_backend=RequestsFetcherBackend(
+                        per_request_timeout=self._settings.signing.timeout_seconds
+                    ),
+                )
+                self._made = time.monotonic()
+            return self._context
+
+    def with_retries(self, action: Callable[[], T], failure: str, consequence: str) -> T:
+        """Run ``action``; on a service failure try again, then raise ServiceUnavailable."""
+        attempts = self._settings.signing.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return action()
+            except _SERVICE_ERRORS as error:
+                if attempt == attempts:
+                    raise ServiceUnavailable(
+                        f"{failure}: {_problem(error)} (tried {attempts} times); {consequence}"
+                    ) from None
+                log.warning("%s (%s); trying again", failure, error)
+                time.sleep(min(2.0, 0.25 * attempt))
+                with self._lock:  # fetch revocation data afresh on the next attempt
+                    self._context = None
+        raise AssertionError("unreachable")
