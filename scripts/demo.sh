@@ -9,6 +9,24 @@ docgen services
 docgen templates check
 docgen render examples/*.json --out-dir out/drafts
 echo "Drafts written to out/drafts/"
+# the demo PKI's timestamping authority, OCSP responder and CRLs, live on loopback, so that the
+# letters are signed at PAdES B-LTA (certs/demo-services.toml); stopped when the demo ends
+mkdir -p out
+bash scripts/pki-services.sh > out/pki-services.log 2>&1 &
+services=$!
+trap 'kill $services 2>/dev/null || true' EXIT
+.venv/bin/python - <<'WAIT'
+import time, urllib.request
+for _ in range(120):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:9999/docgen-demo/crls/root/latest.crl", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.5)
+else:
+    raise SystemExit("the demo PKI services did not start; see out/pki-services.log")
+WAIT
+export DOCGEN_CONFIG=certs/demo-services.toml
 # issue every example (numbered, signed, recorded in out/register.sqlite3), then verify them all;
 # running the demo again issues nothing new: each request id returns the letter it already has
 docgen issue examples/*.json --out out/letters

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -42,7 +43,7 @@ from docgen.register import LetterRecord, LetterStatus, Register
 from docgen.render import Renderer
 from docgen.render.pdf import signed_revision_sha256
 from docgen.reports import IssuedLetter, IssueOutcome
-from docgen.sign import PadesSigner, PassphrasePrompt, SignerBackend, open_backend
+from docgen.sign import PadesSigner, PassphrasePrompt, RemoteBackend, SignerBackend, open_backend
 
 __all__ = ["Issuer", "letter_path", "request_hash"]
 
@@ -82,7 +83,7 @@ class Issuer:
         *,
         renderer: Renderer | None = None,
         register: Register | None = None,
-        signers: dict[str, SignerBackend] | None = None,
+        signers: Mapping[str, SignerBackend | RemoteBackend] | None = None,
         prompt: PassphrasePrompt | None = None,
     ):
         """Prepare everything; signing keys not given in ``signers`` are opened from settings."""
@@ -90,11 +91,13 @@ class Issuer:
         self.renderer = renderer or Renderer(settings)
         self._owns_renderer = renderer is None
         self.register = register or Register(settings.letter_register.path)
-        self._signers = dict(signers or {})
+        self._signers: dict[str, SignerBackend | RemoteBackend] = dict(signers or {})
         for directorate, key in settings.signing.keys.items():
             if directorate not in self._signers:
                 self._signers[directorate] = open_backend(key, prompt)
         self._pades = PadesSigner(settings)
+        for backend in self._signers.values():
+            self._pades.check_backend(backend)  # a remote backend above B-B: refuse up front
         self._zone = ZoneInfo(settings.signing.timezone)
 
     def __enter__(self) -> Issuer:

@@ -122,7 +122,7 @@ class VerificationReport(_Report):
     revocation: str | None = None
     """The signer's revocation status, and where it comes from."""
     offline: bool = False
-    """Whether the letter carries what is needed to validate it later without any service."""
+    """Whether the letter embeds its validation data under a document timestamp (B-LTA)."""
 
     @property
     def ok(self) -> bool:

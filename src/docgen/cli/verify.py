@@ -31,8 +31,23 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
         if report.signing_time
         else "",
     ]
+    if report.level:
+        stamps = len(report.timestamps)
+        facts.append(f"PAdES {report.level}" + (f", {stamps} timestamp(s)" if stamps else ""))
     if any(facts):
         lines.append("  " + ", ".join(fact for fact in facts if fact))
+    if details or not report.ok:
+        for stamp in report.timestamps:
+            when = f"{stamp.time.astimezone(zone):%Y-%m-%d %H:%M:%S} {zone_label}"
+            trust = "" if stamp.trusted else " (NOT trusted)"
+            lines.append(f"  {stamp.kind} timestamp {when} by {stamp.authority}{trust}")
+        if report.revocation:
+            lines.append(f"  revocation: {report.revocation}")
+        lines.append(
+            "  long-term: validation data and a document timestamp are embedded"
+            if report.offline
+            else "  long-term: no embedded validation data with a document timestamp (not B-LTA)"
+        )
     for check in report.checks:
         if details or not report.ok:
             lines.append(f"  [{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}")

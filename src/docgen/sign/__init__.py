@@ -1,5 +1,8 @@
 """Signing: signer backends (where keys live) and the PAdES step (what a signature looks like).
 
+A remote signing service (the national CA keeps the key) fits the same place:
+:class:`RemoteBackend` (see :mod:`docgen.sign.remote`).
+
 Example::
 
     backend = open_backend(settings.signing.keys["AGRO"])
@@ -15,6 +18,12 @@ from docgen.sign.backends import (
     read_passphrase,
 )
 from docgen.sign.pades import QR_ANCHOR, SIGNATURE_ANCHOR, PadesSigner, SignedPdf
+from docgen.sign.remote import (
+    RemoteBackend,
+    RemoteSigningRefused,
+    RemoteSigningService,
+    SignatureField,
+)
 
 __all__ = [
     "QR_ANCHOR",
@@ -22,6 +31,10 @@ __all__ = [
     "LocalKeySigner",
     "PadesSigner",
     "PassphrasePrompt",
+    "RemoteBackend",
+    "RemoteSigningRefused",
+    "RemoteSigningService",
+    "SignatureField",
     "SignedPdf",
     "SignerBackend",
     "SigningError",

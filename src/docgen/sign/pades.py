@@ -14,6 +14,12 @@ bottom left.
 The appearance text is laid out by WeasyPrint (so its font is embedded and the PDF/A stays
 valid) and kept for reuse: a batch signed by one official within one minute lays it out once.
 
+With a :class:`~docgen.sign.remote.RemoteBackend` the letter is prepared the same way (QR code
+drawn, signature spot found), then sent to the remote signing service with the field placement;
+the service draws its own appearance and signs, and the result is checked before it is accepted
+(:func:`~docgen.sign.remote.accept_signed_pdf`). Remote signing is B-B: a higher level with a
+remote backend is a :class:`ConfigError` (:meth:`PadesSigner.check_backend`).
+
 Example::
 
     pades = PadesSigner(settings)
@@ -32,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 import qrcode
 import weasyprint
+from pyhanko.keys import load_certs_from_pemder
 from pyhanko.pdf_utils import content, generic, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
@@ -45,6 +52,7 @@ from docgen.formatting import tanggal
 from docgen.models import Signatory
 from docgen.render.pdf import draw_on_page, keep_xmp_metadata, page_count, page_size
 from docgen.sign.backends import SignerBackend
+from docgen.sign.remote import RemoteBackend, SignatureField, accept_signed_pdf
 from docgen.sign.services import TrustServices
 
 __all__ = ["LEVELS", "QR_ANCHOR", "SIGNATURE_ANCHOR", "PadesSigner", "SignedPdf", "resolve_level"]
@@ -199,11 +207,26 @@ class PadesSigner:
         self._zone = ZoneInfo(settings.signing.timezone)
         self.level = resolve_level(settings)
         self._services = TrustServices(settings)
+        self._roots = [
+            certificate
+            for path in settings.verification.trust
+            for certificate in load_certs_from_pemder([str(path)])
+        ]
+
+    def check_backend(self, backend: SignerBackend | RemoteBackend) -> None:
+        """Refuse a backend that cannot sign at the configured level (remote above B-B)."""
+        if isinstance(backend, RemoteBackend) and self.level != "B-B":
+            raise ConfigError(
+                f"Signature level {self.level} cannot be reached with the remote signing "
+                "service: it receives the finished letter and returns it signed, so docgen "
+                "cannot add a signature timestamp or validation data. Set signing.level = "
+                '"B-B" (or leave signing.timestamp_url empty with level "auto") to sign remotely'
+            )
 
     def sign(
         self,
         pdf: bytes,
-        backend: SignerBackend,
+        backend: SignerBackend | RemoteBackend,
         signatory: Signatory,
         verification_url: str,
     ) -> SignedPdf:
@@ -212,7 +235,14 @@ class PadesSigner:
         Requests to the timestamping authority and revocation services are bounded by
         ``signing.timeout_seconds`` and tried ``signing.retries`` more times; then the letter is
         refused with :class:`ServiceUnavailable` — never signed at a lower level than asked.
+
+        A :class:`RemoteBackend` signs once (no retries here): transport failures are
+        :class:`ServiceUnavailable`, a refusal :class:`~docgen.sign.remote.RemoteSigningRefused`,
+        and a returned document that fails the checks :class:`SigningError`.
         """
+        self.check_backend(backend)
+        if isinstance(backend, RemoteBackend):
+            return self._sign_remotely(pdf, backend, verification_url)
         return self._services.with_retries(
             lambda: self._sign_once(pdf, backend, signatory, verification_url),
             f"Could not sign at {self.level}",
@@ -231,27 +261,8 @@ class PadesSigner:
         when = f"{tanggal(now.date())} pukul {now:%H.%M} {signing.zone_label}"
         position = " ".join(part for part in (signatory.acting, signatory.title) if part)
         try:
-            writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-            keep_xmp_metadata(writer)
-            anchors = _anchors(writer)
-            last = page_count(writer) - 1
-            width, _ = page_size(writer, last)
-            qr = anchors.get(QR_ANCHOR, _Anchor(last, 56.0, 40.0 + QR_SIZE))
-            draw_on_page(
-                writer, qr.page, _qr_operators(verification_url, qr.left, qr.top - QR_SIZE, QR_SIZE)
-            )
-            box_width, box_height = SIGNATURE_SIZE
-            spot = anchors.get(SIGNATURE_ANCHOR, _Anchor(last, width - box_width - 56, 200.0))
-            field = fields.SigFieldSpec(
-                signing.field_name,
-                on_page=spot.page,
-                box=(
-                    int(spot.left),
-                    int(spot.top - box_height),
-                    int(spot.left + box_width),
-                    int(spot.top),
-                ),
-            )
+            writer, spot = self._prepare(pdf, verification_url)
+            field = fields.SigFieldSpec(spot.name, on_page=spot.page, box=spot.box)
             metadata = signers.PdfSignatureMetadata(
                 field_name=signing.field_name,
                 md_algorithm="sha256",
@@ -286,3 +297,43 @@ class PadesSigner:
         return SignedPdf(
             pdf=out.getvalue(), signer=backend.subject, signed_at=now, level=self.level
         )
+
+    def _prepare(
+        self, pdf: bytes, verification_url: str
+    ) -> tuple[IncrementalPdfFileWriter, SignatureField]:
+        """The letter with its QR code drawn, and where its signature goes."""
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        keep_xmp_metadata(writer)
+        anchors = _anchors(writer)
+        last = page_count(writer) - 1
+        width, _ = page_size(writer, last)
+        qr = anchors.get(QR_ANCHOR, _Anchor(last, 56.0, 40.0 + QR_SIZE))
+        draw_on_page(
+            writer, qr.page, _qr_operators(verification_url, qr.left, qr.top - QR_SIZE, QR_SIZE)
+        )
+        box_width, box_height = SIGNATURE_SIZE
+        spot = anchors.get(SIGNATURE_ANCHOR, _Anchor(last, width - box_width - 56, 200.0))
+        box = (
+            int(spot.left),
+            int(spot.top - box_height),
+            int(spot.left + box_width),
+            int(spot.top),
+        )
+        return writer, SignatureField(self._settings.signing.field_name, spot.page, box)
+
+    def _sign_remotely(
+        self, pdf: bytes, backend: RemoteBackend, verification_url: str
+    ) -> SignedPdf:
+        """Prepare the letter, have the service sign it, and accept it only if it checks out."""
+        now = datetime.now(self._zone)
+        try:
+            writer, field = self._prepare(pdf, verification_url)
+            buffer = io.BytesIO()
+            writer.write(buffer)
+            prepared = buffer.getvalue()
+        except (PdfError, ValueError, KeyError) as error:
+            raise SigningError(f"Could not prepare the letter for signing: {error}") from error
+        signed = backend.sign(prepared, field)
+        accepted = accept_signed_pdf(prepared, signed, field, self._roots, backend.subject)
+        when = accepted.signed_at.astimezone(self._zone) if accepted.signed_at else now
+        return SignedPdf(pdf=signed, signer=accepted.signer, signed_at=when, level="B-B")
