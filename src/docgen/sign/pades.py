@@ -328,6 +328,17 @@ class PadesSigner:
         now = datetime.now(self._zone)
         try:
             writer, field = self._prepare(pdf, verification_url)
+            if "/AcroForm" not in writer.root:
+                # an empty signed form (SigFlags 3), so the check of the service's update can
+                # compare the form before and after
+                form = generic.DictionaryObject(
+                    {
+                        generic.NameObject("/Fields"): generic.ArrayObject(),
+                        generic.NameObject("/SigFlags"): generic.NumberObject(3),
+                    }
+                )
+                writer.root[generic.NameObject("/AcroForm")] = writer.add_object(form)
+                writer.update_root()
             buffer = io.BytesIO()
             writer.write(buffer)
             prepared = buffer.getvalue()
