@@ -32,7 +32,6 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from zoneinfo import ZoneInfo
 
 from docgen.config import Settings
@@ -43,6 +42,7 @@ from docgen.register import LetterRecord, LetterStatus, Register
 from docgen.render import Renderer
 from docgen.render.pdf import signed_revision_sha256
 from docgen.reports import IssuedLetter, IssueOutcome
+from docgen.resources import Closing
 from docgen.sign import PadesSigner, PassphrasePrompt, RemoteBackend, SignerBackend, open_backend
 
 __all__ = ["Issuer", "letter_path", "request_hash"]
@@ -74,7 +74,7 @@ def _same_letter(path: Path, record: LetterRecord) -> bool:
     )
 
 
-class Issuer:
+class Issuer(Closing):
     """Issues letters: numbered once, signed, recorded, written safely. Build once, share."""
 
     def __init__(
@@ -99,17 +99,6 @@ class Issuer:
         for backend in self._signers.values():
             self._pades.check_backend(backend)  # a remote backend above B-B: refuse up front
         self._zone = ZoneInfo(settings.signing.timezone)
-
-    def __enter__(self) -> Issuer:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the converter (if this issuer started it) and close the register."""

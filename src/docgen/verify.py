@@ -209,30 +209,14 @@ class Verifier:
             return
         facts["letter_number"] = record.letter_number
         facts["register_status"] = record.status.value
+        number = record.letter_number
         if record.status is LetterStatus.REVOKED:
-            checks.append(
-                Check(
-                    name="register",
-                    passed=False,
-                    detail=f"letter {record.letter_number} was revoked: {record.reason}",
-                )
-            )
+            passed, detail = False, f"letter {number} was revoked: {record.reason}"
         elif record.status is LetterStatus.ISSUED:
-            checks.append(
-                Check(
-                    name="register",
-                    passed=True,
-                    detail=f"letter {record.letter_number} is issued and not revoked",
-                )
-            )
+            passed, detail = True, f"letter {number} is issued and not revoked"
         else:
-            checks.append(
-                Check(
-                    name="register",
-                    passed=False,
-                    detail=f"letter {record.letter_number} is {record.status.value}",
-                )
-            )
+            passed, detail = False, f"letter {number} is {record.status.value}"
+        checks.append(Check(name="register", passed=passed, detail=detail))
 
 
 def _status_checks(status: PdfSignatureStatus, docmdp: MDPPerm | None, count: int) -> list[Check]:

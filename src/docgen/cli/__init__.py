@@ -13,9 +13,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import traceback
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,27 @@ class _Options:
 
 
 pass_options = click.make_pass_decorator(_Options)
+
+
+class _Failures:
+    """Per-file errors of a command over several files: reported, never stopping the rest."""
+
+    def __init__(self) -> None:
+        self.errors: list[DocgenError] = []
+
+    @contextlib.contextmanager
+    def guard(self, what: object) -> Iterator[None]:
+        """Report a docgen error raised in the block for ``what`` and carry on after it."""
+        try:
+            yield
+        except DocgenError as error:
+            click.secho(f"error: {what}: {error}", fg="red", err=True)
+            self.errors.append(error)
+
+    def exit_if_any(self) -> None:
+        """Exit with the most serious status of the errors seen, if there were any."""
+        if self.errors:
+            raise click.exceptions.Exit(max(error.exit_code for error in self.errors))
 
 
 @click.group(cls=_DocgenGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from docgen.cli import _Options, pass_options
-from docgen.errors import DocgenError
+from docgen.cli import _Failures, _Options, pass_options
 from docgen.models import LetterRequest
 from docgen.pipeline import Issuer
 from docgen.register import Register
@@ -26,6 +25,13 @@ def terminal_prompt(what: str) -> str:
         )
     value: str = click.prompt(f"Passphrase for {what}", hide_input=True, err=True)
     return value
+
+
+_NOTES = {
+    IssueOutcome.ISSUED: "issued",
+    IssueOutcome.ALREADY_ISSUED: "already issued",
+    IssueOutcome.REVOKED: "already issued, REVOKED since",
+}
 
 
 @click.command()
@@ -48,24 +54,14 @@ def issue(options: _Options, requests: tuple[Path, ...], out_dir: Path | None) -
     A request id already issued returns that same letter, never a second number. A request
     that fails is reported and the others go on; the exit status is then non-zero.
     """
-    failures: list[DocgenError] = []
+    failures = _Failures()
     with Issuer(options.settings, prompt=terminal_prompt) as issuer:
         for path in requests:
-            try:
+            with failures.guard(path):
                 request = LetterRequest.from_json(path.read_bytes(), source=str(path))
                 letter = issuer.issue(request, out_dir=out_dir, source=str(path))
-            except DocgenError as error:
-                click.secho(f"error: {path}: {error}", fg="red", err=True)
-                failures.append(error)
-                continue
-            note = {
-                IssueOutcome.ISSUED: "issued",
-                IssueOutcome.ALREADY_ISSUED: "already issued",
-                IssueOutcome.REVOKED: "already issued, REVOKED since",
-            }[letter.outcome]
-            click.echo(f"{letter.letter_number}  {letter.path}  ({note})")
-    if failures:
-        raise click.exceptions.Exit(max(error.exit_code for error in failures))
+                click.echo(f"{letter.letter_number}  {letter.path}  ({_NOTES[letter.outcome]})")
+    failures.exit_if_any()
 
 
 @click.command()

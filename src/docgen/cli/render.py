@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from docgen.cli import _Options, pass_options
-from docgen.errors import DocgenError
+from docgen.cli import _Failures, _Options, pass_options
 from docgen.files import write_atomic
 from docgen.models import LetterRequest
 from docgen.render import Renderer
@@ -46,20 +45,14 @@ def render(
         raise click.UsageError("-o/--output takes exactly one request; use --out-dir for several")
     if output is None and out_dir is None:
         raise click.UsageError("say where to write: -o FILE or --out-dir DIR")
-    failures: list[DocgenError] = []
+    failures = _Failures()
     with Renderer(options.settings) as renderer:
         for path in requests:
-            target = output or (out_dir or Path()) / f"{path.stem}.pdf"
-            try:
+            with failures.guard(path):
+                target = output or (out_dir or Path()) / f"{path.stem}.pdf"
                 request = LetterRequest.from_json(path.read_bytes(), source=str(path))
                 letter = renderer.render_draft(request, source=str(path))
-            except DocgenError as error:
-                click.secho(f"error: {error}", fg="red", err=True)
-                failures.append(error)
-                continue
-            write_atomic(target, letter.pdf)
-            click.echo(
-                f"{target}  ({letter.service.code}, {request.decision.outcome.value}, draft)"
-            )
-    if failures:
-        raise click.exceptions.Exit(max(error.exit_code for error in failures))
+                write_atomic(target, letter.pdf)
+                outcome = request.decision.outcome.value
+                click.echo(f"{target}  ({letter.service.code}, {outcome}, draft)")
+    failures.exit_if_any()

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from docgen.archive import Archiver
-from docgen.cli import _Options, pass_options
-from docgen.errors import DocgenError
+from docgen.cli import _Failures, _Options, pass_options
 from docgen.files import write_atomic
 from docgen.reports import Verdict, VerificationReport
 from docgen.verify import Verifier
@@ -119,15 +118,9 @@ def timestamp(options: _Options, files: tuple[Path, ...]) -> None:
     is left as it was and reported. Run it before the newest timestamp's certificate expires.
     """
     archiver = Archiver(options.settings)
-    failures: list[DocgenError] = []
+    failures = _Failures()
     for path in files:
-        try:
-            refreshed = archiver.refresh(path.read_bytes())
-        except DocgenError as error:
-            click.secho(f"error: {path}: {error}", fg="red", err=True)
-            failures.append(error)
-            continue
-        write_atomic(path, refreshed)
-        click.echo(f"{path}: refreshed")
-    if failures:
-        raise click.exceptions.Exit(max(error.exit_code for error in failures))
+        with failures.guard(path):
+            write_atomic(path, archiver.refresh(path.read_bytes()))
+            click.echo(f"{path}: refreshed")
+    failures.exit_if_any()

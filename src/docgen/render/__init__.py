@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from types import TracebackType
 
 from docgen.catalogue import Catalogue, Service, TemplateFormat
 from docgen.config import Settings
@@ -27,6 +26,7 @@ from docgen.render.converter import LibreOfficeConverter
 from docgen.render.docx import DocxRenderer
 from docgen.render.html import HtmlRenderer
 from docgen.render.pdf import finish
+from docgen.resources import Closing
 
 __all__ = ["RenderedLetter", "Renderer"]
 
@@ -49,7 +49,7 @@ class RenderedLetter:
     """The PDF/A-3b document, with the request embedded as JSON."""
 
 
-class Renderer:
+class Renderer(Closing):
     """Renders letters for every service in the catalogue; build once, reuse, then close."""
 
     def __init__(
@@ -65,17 +65,6 @@ class Renderer:
         self.converter = converter or LibreOfficeConverter(settings.converter)
         self.html = HtmlRenderer(self.catalogue.root)
         self.docx = DocxRenderer(self.catalogue.root, self.converter)
-
-    def __enter__(self) -> Renderer:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the converter if this renderer started it."""

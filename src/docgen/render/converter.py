@@ -27,10 +27,10 @@ import tempfile
 import threading
 import time
 import xmlrpc.client
-from types import TracebackType
 
 from docgen.config import ConverterSettings
 from docgen.errors import ConverterError
+from docgen.resources import Closing
 
 __all__ = ["PDFA_FILTER_OPTIONS", "LibreOfficeConverter"]
 
@@ -90,7 +90,7 @@ def _find_uno_python(configured: str) -> str:
     )
 
 
-class LibreOfficeConverter:
+class LibreOfficeConverter(Closing):
     """One warm LibreOffice (through unoserver), shared by every thread of the process.
 
     Started lazily on first use; a conversion that exceeds the timeout, or a server that died,
@@ -108,17 +108,6 @@ class LibreOfficeConverter:
         self._python: str | None = None
         self.starts = 0
         """How many times LibreOffice was started (1 while it stays warm)."""
-
-    def __enter__(self) -> LibreOfficeConverter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def pid(self) -> int | None:
