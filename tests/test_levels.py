@@ -7,16 +7,18 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from docgen.config import Settings
-from docgen.errors import ConfigError, ServiceUnavailable
+from docgen.config import KeySettings, Settings
+from docgen.errors import ConfigError, ServiceUnavailable, SigningError
 from docgen.pipeline import Issuer
 from docgen.pki import DemoPki
 from docgen.render import Renderer
 from docgen.reports import IssueOutcome
+from docgen.sign import SignerBackend, open_backend
 from docgen.sign.pades import resolve_level
 from docgen.verify import Verifier
 from tests.helpers import EXAMPLES, load_request
@@ -187,3 +189,59 @@ def test_only_b_lta_letters_can_be_refreshed(issued: dict[str, object], pki_serv
     archiver = Archiver(Settings.load(signing={"timestamp_url": pki_services}))
     with pytest.raises(SigningError, match="not B-LTA"):
         archiver.refresh(letter.path.read_bytes())
+
+
+AFTER_EXPIRY = datetime(2032, 6, 1, tzinfo=UTC)  # the demo signers' certificates end in 2030
+
+
+@pytest.mark.parametrize("path", sorted(STEMS))
+def test_with_the_clock_past_the_signers_expiry_b_lta_still_verifies_and_b_b_does_not(
+    path: str, tmp_path: Path, renderer: Renderer, pki_services: str
+) -> None:
+    letters = {}
+    for level in ("B-B", "B-LTA"):
+        settings = _settings(tmp_path / level, level=level, timestamp_url=pki_services)
+        with Issuer(settings, renderer=renderer) as issuer:
+            letters[level] = issuer.issue(load_request(EXAMPLES / f"{STEMS[path]}.json"))
+    later = Verifier.from_settings(_settings(tmp_path / "B-LTA"), at=AFTER_EXPIRY)
+    report = later.verify_file(letters["B-LTA"].path)
+    assert report.ok, report.reasons
+    assert "not revoked when signed" in next(c.detail for c in report.checks if c.name == "trust")
+    report = later.verify_file(letters["B-B"].path)
+    assert not report.ok
+    assert "no timestamp proves" in next(c.detail for c in report.checks if c.name == "trust")
+
+
+def _revoked_signer(pki: DemoPki) -> SignerBackend:
+    """The demo signer whose certificate was revoked in 2025."""
+    passphrase_file = pki.root_cert.parent / "passphrase"
+    return open_backend(
+        KeySettings(pkcs12=pki.p12["signer-revoked"], passphrase_file=passphrase_file)
+    )
+
+
+def test_a_letter_signed_after_the_signer_was_revoked_fails_verification(
+    tmp_path: Path, renderer: Renderer, pki: DemoPki, pki_services: str
+) -> None:
+    settings = _settings(tmp_path)  # B-B: the letter carries no revocation data
+    with Issuer(settings, renderer=renderer, signers={"ILMATE": _revoked_signer(pki)}) as issuer:
+        letter = issuer.issue(load_request(EXAMPLES / f"{STEMS['html']}.json"))
+    online = Verifier.from_settings(settings, online=True).verify_file(letter.path)
+    assert not online.ok
+    assert online.revocation == "revoked"
+    trust = next(c.detail for c in online.checks if c.name == "trust")
+    assert "revoked" in trust
+    offline = Verifier.from_settings(settings).verify_file(letter.path)
+    assert offline.revocation is not None and offline.revocation.startswith("not checked")
+
+
+def test_issuing_at_b_lta_with_a_revoked_signer_is_refused_not_retried(
+    tmp_path: Path, renderer: Renderer, pki: DemoPki, pki_services: str
+) -> None:
+    settings = _settings(tmp_path, level="B-LTA", timestamp_url=pki_services)
+    with Issuer(settings, renderer=renderer, signers={"ILMATE": _revoked_signer(pki)}) as issuer:
+        with pytest.raises(SigningError, match="revoked") as caught:
+            issuer.issue(load_request(EXAMPLES / f"{STEMS['html']}.json"))
+        assert not isinstance(caught.value, ServiceUnavailable)
+        (record,) = issuer.register.records()
+    assert record.status.value == "void"

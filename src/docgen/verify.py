@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 from collections.abc import Iterable
@@ -34,13 +35,32 @@ from typing import Any
 from pyhanko.keys import load_certs_from_pemder
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.ades.report import AdESPassed
+from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, ModificationLevel
 from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.errors import NoDSSFoundError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.policy_decl import (
+    PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+from pyhanko_certvalidator.policy_decl import (
+    NO_REVOCATION,
+    REQUIRE_REVINFO,
+    CertRevTrustPolicy,
+    FreshnessReqType,
+)
+from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from docgen.config import Settings
 from docgen.errors import ConfigError, DocgenError
@@ -58,9 +78,24 @@ _DETAIL_LIMIT = 240
 class Verifier:
     """Verifies letters against trust roots and, optionally, the register. Build once, reuse."""
 
-    def __init__(self, trust_roots: Iterable[Path], register: Register | None = None):
-        """Trust the certificates in ``trust_roots``; cross-check ``register`` when given."""
+    def __init__(
+        self,
+        trust_roots: Iterable[Path],
+        register: Register | None = None,
+        *,
+        at: datetime | None = None,
+        fetch_timeout: float | None = None,
+    ):
+        """Trust the certificates in ``trust_roots``; cross-check ``register`` when given.
+
+        ``at`` validates as of another time than now (an audit, or a clock moved forward to see
+        what a letter will show years from now). With ``fetch_timeout``, a letter that embeds no
+        revocation data (B-B, B-T) has its signer's status fetched online, hard-fail; without,
+        that status is reported as not checked.
+        """
         self.register = register
+        self._at = at
+        self._fetch_timeout = fetch_timeout
         try:
             self._roots = [
                 certificate
@@ -74,14 +109,21 @@ class Verifier:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, trust: Iterable[Path] | None = None, use_register: bool = True
+        cls,
+        settings: Settings,
+        *,
+        trust: Iterable[Path] | None = None,
+        use_register: bool = True,
+        at: datetime | None = None,
+        online: bool = False,
     ) -> Verifier:
         """A verifier with the configured trust roots (or ``trust``) and the register."""
         register = None
         if use_register and settings.letter_register.path.exists():
             register = Register(settings.letter_register.path)
         roots = list(trust) if trust is not None else list(settings.verification.trust)
-        return cls(roots, register)
+        timeout = settings.signing.timeout_seconds if online else None
+        return cls(roots, register, at=at, fetch_timeout=timeout)
 
     def _context(self, reader: PdfFileReader) -> tuple[ValidationContext, bool]:
         """A context with the letter's own validation data; True when it holds revocation data.
@@ -90,13 +132,34 @@ class Verifier:
         A B-B or B-T letter carries none: its revocation is reported as not checked.
         """
         base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": False}
+        if self._at is not None:
+            base["moment"] = self._at
         try:
             dss = DocumentSecurityStore.read_dss(reader)
         except NoDSSFoundError:
             dss = None
         if dss is not None and (dss.ocsps or dss.crls):
             return dss.as_validation_context({**base, "revocation_mode": "hard-fail"}), True
+        if self._fetch_timeout is not None:
+            online = ValidationContext(
+                **{**base, "allow_fetching": True},
+                revocation_mode="hard-fail",
+                fetcher_backend=RequestsFetcherBackend(per_request_timeout=self._fetch_timeout),
+            )
+            return online, False
         return ValidationContext(**base, revocation_mode="soft-fail"), False
+
+    def _timestamp_context(self) -> ValidationContext:
+        """The context timestamps are checked in: chain and validity period, not revocation.
+
+        A timestamp's job is to prove a time long after its authority's revocation data has
+        gone stale; requiring fresh revocation data for every authority would make every
+        archived letter unverifiable offline. The signer's revocation is always required.
+        """
+        base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": False}
+        if self._at is not None:
+            base["moment"] = self._at
+        return ValidationContext(**base, revocation_mode="soft-fail")
 
     def verify_file(self, path: Path) -> VerificationReport:
         """Verify one file; an unreadable file gives an ``unchecked`` report, not an error."""
@@ -160,19 +223,27 @@ class Verifier:
         # the first signature is docgen's certification signature; later ones would be changes
         signature = signatures[0]
         context, embedded = self._context(reader)
+        stamps_context = self._timestamp_context()
         status = validate_pdf_signature(
-            signature, signer_validation_context=context, ts_validation_context=context
+            signature, signer_validation_context=context, ts_validation_context=stamps_context
         )
         facts["signer"] = common_name(status.signing_cert)
         facts["signing_time"] = status.signer_reported_dt
-        checks.extend(_status_checks(status, signature.docmdp_level, len(signatures)))
+        status_checks = _status_checks(status, signature.docmdp_level, len(signatures))
+        if embedded and reader.embedded_timestamp_signatures and status.intact and status.valid:
+            # B-LTA: judge trust the long-term way, at the time the document timestamps prove
+            status_checks = [
+                self._long_term_trust(signature) if check.name == "trust" else check
+                for check in status_checks
+            ]
+        checks.extend(status_checks)
         timestamps: list[TimestampInfo] = []
         if status.timestamp_validity is not None:
             stamp = status.timestamp_validity
             timestamps.append(_timestamp("signature", stamp.timestamp, stamp))
             checks.append(_timestamp_check("signature timestamp", stamp))
         for document_stamp in reader.embedded_timestamp_signatures:
-            stamp_status = validate_pdf_timestamp(document_stamp, validation_context=context)
+            stamp_status = validate_pdf_timestamp(document_stamp, validation_context=stamps_context)
             timestamps.append(_timestamp("document", stamp_status.timestamp, stamp_status))
             checks.append(_timestamp_check("document timestamp", stamp_status))
         facts["timestamps"] = tuple(timestamps)
@@ -185,12 +256,70 @@ class Verifier:
             if timestamps
             else "B-B"
         )
-        facts["revocation"] = (
-            ("revoked" if status.revoked else "good, from the validation data in the letter")
-            if embedded
-            else "not checked: the letter carries no revocation data"
-        )
+        if embedded:
+            facts["revocation"] = (
+                "revoked" if status.revoked else "good, from the validation data in the letter"
+            )
+        elif self._fetch_timeout is not None:
+            facts["revocation"] = (
+                "revoked" if status.revoked else "checked online with the issuing CA's services"
+            )
+        else:
+            facts["revocation"] = "not checked: the letter carries no revocation data"
         facts["offline"] = embedded and bool(reader.embedded_timestamp_signatures)
+
+    def _long_term_trust(self, signature: EmbeddedPdfSignature) -> Check:
+        """The trust check of a B-LTA letter, by ETSI EN 319 102-1 long-term validation.
+
+        The document timestamps prove the signature and its validation data existed when they
+        were made, so the signer's certificate is judged at that time, from the data embedded
+        then: the letter stays valid after the certificate expires. The signer's revocation is
+        required (hard-fail). Timestamping authorities are checked for chain and validity
+        period, not revocation (see :meth:`_timestamp_context`).
+        """
+        trust = SimpleTrustManager.build(trust_roots=self._roots)
+        signer_policy = CertValidationPolicySpec(
+            trust_manager=trust,
+            revinfo_policy=CertRevTrustPolicy(
+                REQUIRE_REVINFO,
+                freshness=None,
+                freshness_req_type=FreshnessReqType.MAX_DIFF_REVOCATION_VALIDATION,
+            ),
+        )
+        timestamp_policy = CertValidationPolicySpec(
+            trust_manager=trust, revinfo_policy=CertRevTrustPolicy(NO_REVOCATION)
+        )
+        spec = PdfSignatureValidationSpec(
+            SignatureValidationSpec(
+                cert_validation_policy=signer_policy,
+                ts_cert_validation_policy=timestamp_policy,
+                revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                    online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
+                ),
+            ),
+            diff_policy=DEFAULT_DIFF_POLICY,
+        )
+        timing = (
+            ValidationTimingInfo(self._at, self._at, point_in_time_validation=True)
+            if self._at is not None
+            else ValidationTimingInfo.now()
+        )
+        result = asyncio.run(ades_lta_validation(signature, spec, timing_info=timing))
+        if result.ades_subindic is AdESPassed.OK:
+            proven = result.oldest_evidence_record_timestamp
+            when = f" (proven at {proven:%Y-%m-%d %H:%M:%S %Z})" if proven else ""
+            return Check(
+                name="trust",
+                passed=True,
+                detail="the signer's certificate chains to a trusted root and was valid and "
+                f"not revoked when signed{when}",
+            )
+        return Check(
+            name="trust",
+            passed=False,
+            detail=f"long-term validation failed: {_name(result.ades_subindic)}"
+            + (f" ({result.failure_msg[:_DETAIL_LIMIT]})" if result.failure_msg else ""),
+        )
 
     def _verify_register(self, data: bytes, checks: list[Check], facts: dict[str, object]) -> None:
         assert self.register is not None
@@ -278,7 +407,8 @@ def _status_checks(status: PdfSignatureStatus, docmdp: MDPPerm | None, count: in
 
 _TRUST_PROBLEMS = {
     "NO_CERTIFICATE_CHAIN_FOUND": "it does not chain to any configured trust root",
-    "OUT_OF_BOUNDS_NO_POE": "it was expired (or not yet valid) at the signing time",
+    "OUT_OF_BOUNDS_NO_POE": "it has expired (or is not yet valid), and no timestamp proves "
+    "the letter was signed while it was valid",
     "EXPIRED": "it was expired at the signing time",
     "NOT_YET_VALID": "it was not yet valid at the signing time",
     "REVOKED_NO_POE": "it was revoked",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -69,6 +70,17 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
 @click.option(
     "--no-register", is_flag=True, help="Do not cross-check the register (a recipient's view)."
 )
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Fetch the signer's revocation status for letters that carry none (B-B, B-T).",
+)
+@click.option(
+    "--at",
+    "at_time",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Validate as of this date or time (UTC) instead of now.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON report per line.")
 @click.option("--details", is_flag=True, help="List every check, also for valid letters.")
 @pass_options
@@ -78,6 +90,8 @@ def verify(
     trust: tuple[Path, ...],
     only_trust: bool,
     no_register: bool,
+    online: bool,
+    at_time: datetime | None,
     as_json: bool,
     details: bool,
 ) -> None:
@@ -89,7 +103,10 @@ def verify(
     if only_trust and not trust:
         raise click.UsageError("--only-trust needs at least one --trust certificate")
     roots = list(trust) if only_trust else [*options.settings.verification.trust, *trust]
-    verifier = Verifier.from_settings(options.settings, trust=roots, use_register=not no_register)
+    at = at_time.replace(tzinfo=UTC) if at_time is not None else None
+    verifier = Verifier.from_settings(
+        options.settings, trust=roots, use_register=not no_register, at=at, online=online
+    )
     signing = options.settings.signing
     zone = ZoneInfo(signing.timezone)
     verdicts = set()

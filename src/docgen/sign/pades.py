@@ -44,6 +44,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError as PyhankoSigningError
 from pyhanko.stamp import StaticStampStyle
 
 from docgen.config import Settings
@@ -292,6 +293,8 @@ class PadesSigner:
                 timestamper=self._services.timestamper if self.level != "B-B" else None,
             )
             out = pdf_signer.sign_pdf(writer)
+        except PyhankoSigningError:
+            raise  # a certificate or service problem: TrustServices tells which
         except (PdfError, ValueError, KeyError) as error:
             raise SigningError(f"Could not sign the letter: {error}") from error
         return SignedPdf(

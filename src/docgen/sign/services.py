@@ -26,11 +26,19 @@ from pyhanko.sign.general import SigningError as PyhankoSigningError
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import PathValidationError
+from pyhanko_certvalidator.errors import (
+    CRLFetchError,
+    ExpiredError,
+    InsufficientRevinfoError,
+    NotYetValidError,
+    OCSPFetchError,
+    PathValidationError,
+    RevokedError,
+)
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from docgen.config import Settings
-from docgen.errors import ServiceUnavailable
+from docgen.errors import ServiceUnavailable, SigningError
 
 __all__ = ["TrustServices"]
 
@@ -52,6 +60,36 @@ def _problem(error: BaseException) -> str:
     if isinstance(error, requests.RequestException):
         return f"a service did not answer ({type(error).__name__})"
     return f"the revocation status could not be established ({error})"
+
+
+def _cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error) or type(error).__name__
+
+
+def _about_services(error: BaseException) -> bool:
+    """Whether a pyHanko signing error came from a service that did not answer properly."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(
+            cause,
+            TimestampRequestError | requests.RequestException | InsufficientRevinfoError
+            | OCSPFetchError | CRLFetchError | OSError,
+        ):  # fmt: skip
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _definitive(error: BaseException) -> bool:
+    """Whether a failure is about the certificate itself (revoked, expired), not a service."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, RevokedError | ExpiredError | NotYetValidError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 class TrustServices:
@@ -99,6 +137,13 @@ class TrustServices:
             try:
                 return action()
             except _SERVICE_ERRORS as error:
+                if _definitive(error):
+                    raise SigningError(
+                        f"{failure}: the signer's certificate is revoked or not valid "
+                        f"({_cause(error)}); {consequence}"
+                    ) from None
+                if isinstance(error, PyhankoSigningError) and not _about_services(error):
+                    raise SigningError(f"{failure}: {error}; {consequence}") from None
                 if attempt == attempts:
                     raise ServiceUnavailable(
                         f"{failure}: {_problem(error)} (tried {attempts} times); {consequence}"
