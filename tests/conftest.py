@@ -94,11 +94,12 @@ def _answering(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def pki_services(pki: DemoPki) -> Iterator[str]:
     """The demo PKI's OCSP responder, CRLs and timestamping authority, live on loopback.
 
     certomancer serves them from certs/demo-pki.yml; started once for the run, stopped after.
+    Every test may need them: verification checks a B-B letter's signer online, hard-fail.
     """
     probe = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/crls/intermediate/latest.crl"
     if _answering(probe):  # already running (a demo left it, or a parallel run)

@@ -73,6 +73,7 @@ __all__ = ["Verifier"]
 
 _ACCEPTABLE = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
 _DETAIL_LIMIT = 240
+_UNREACHABLE = "could not be checked: the revocation services did not answer"
 
 
 class Verifier:
@@ -90,12 +91,15 @@ class Verifier:
 
         ``at`` validates as of another time than now (an audit, or a clock moved forward to see
         what a letter will show years from now). With ``fetch_timeout``, a letter that embeds no
-        revocation data (B-B, B-T) has its signer's status fetched online, hard-fail; without,
-        that status is reported as not checked.
+        revocation data (B-B, B-T) has its signer's status fetched online, hard-fail: when the
+        services do not answer the letter is "could not be checked", never valid. Without it,
+        that status is reported as not checked (an offline recipient's view).
         """
         self.register = register
         self._at = at
-        self._fetch_timeout = fetch_timeout
+        # services answer for today: fetching makes no sense for another validation time
+        self._fetch_timeout = fetch_timeout if at is None else None
+        self._online: ValidationContext | None = None
         try:
             self._roots = [
                 certificate
@@ -115,7 +119,7 @@ class Verifier:
         trust: Iterable[Path] | None = None,
         use_register: bool = True,
         at: datetime | None = None,
-        online: bool = False,
+        online: bool = True,
     ) -> Verifier:
         """A verifier with the configured trust roots (or ``trust``) and the register."""
         register = None
@@ -141,13 +145,22 @@ class Verifier:
         if dss is not None and (dss.ocsps or dss.crls):
             return dss.as_validation_context({**base, "revocation_mode": "hard-fail"}), True
         if self._fetch_timeout is not None:
-            online = ValidationContext(
-                **{**base, "allow_fetching": True},
+            return self._online_context(), False
+        return ValidationContext(**base, revocation_mode="soft-fail"), False
+
+    def _online_context(self) -> ValidationContext:
+        """One fetching context per verifier, so revocation answers are reused across letters."""
+        if self._online is None:
+            base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": True}
+            if self._at is not None:
+                base["moment"] = self._at
+            assert self._fetch_timeout is not None
+            self._online = ValidationContext(
+                **base,
                 revocation_mode="hard-fail",
                 fetcher_backend=RequestsFetcherBackend(per_request_timeout=self._fetch_timeout),
             )
-            return online, False
-        return ValidationContext(**base, revocation_mode="soft-fail"), False
+        return self._online
 
     def _timestamp_context(self) -> ValidationContext:
         """The context timestamps are checked in: chain and validity period, not revocation.
@@ -190,7 +203,10 @@ class Verifier:
                 checks.append(Check(name="register", passed=False, detail=str(error)))
                 verdict = Verdict.UNCHECKED
         if verdict is Verdict.VALID and not all(check.passed for check in checks):
-            verdict = Verdict.INVALID
+            failed = {check.name for check in checks if not check.passed}
+            # only the signer's status could not be fetched: not invalid, just not checkable
+            unreachable = facts.get("revocation") == _UNREACHABLE
+            verdict = Verdict.UNCHECKED if unreachable and failed == {"trust"} else Verdict.INVALID
         return VerificationReport(
             file=name,
             verdict=verdict,
@@ -261,9 +277,12 @@ class Verifier:
                 "revoked" if status.revoked else "good, from the validation data in the letter"
             )
         elif self._fetch_timeout is not None:
-            facts["revocation"] = (
-                "revoked" if status.revoked else "checked online with the issuing CA's services"
-            )
+            if status.revoked:
+                facts["revocation"] = "revoked"
+            elif status.trusted:
+                facts["revocation"] = "good, checked online with the issuing CA's services"
+            elif _name(status.trust_problem_indic) == "try later":
+                facts["revocation"] = _UNREACHABLE
         else:
             facts["revocation"] = "not checked: the letter carries no revocation data"
         facts["offline"] = embedded and bool(reader.embedded_timestamp_signatures)

@@ -71,9 +71,10 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
     "--no-register", is_flag=True, help="Do not cross-check the register (a recipient's view)."
 )
 @click.option(
-    "--online",
+    "--offline",
     is_flag=True,
-    help="Fetch the signer's revocation status for letters that carry none (B-B, B-T).",
+    help="Fetch nothing: letters without embedded revocation data (B-B, B-T) are reported "
+    "with their revocation not checked.",
 )
 @click.option(
     "--at",
@@ -90,7 +91,7 @@ def verify(
     trust: tuple[Path, ...],
     only_trust: bool,
     no_register: bool,
-    online: bool,
+    offline: bool,
     at_time: datetime | None,
     as_json: bool,
     details: bool,
@@ -105,7 +106,7 @@ def verify(
     roots = list(trust) if only_trust else [*options.settings.verification.trust, *trust]
     at = at_time.replace(tzinfo=UTC) if at_time is not None else None
     verifier = Verifier.from_settings(
-        options.settings, trust=roots, use_register=not no_register, at=at, online=online
+        options.settings, trust=roots, use_register=not no_register, at=at, online=not offline
     )
     signing = options.settings.signing
     zone = ZoneInfo(signing.timezone)
