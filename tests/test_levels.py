@@ -245,3 +245,24 @@ def test_issuing_at_b_lta_with_a_revoked_signer_is_refused_not_retried(
         assert not isinstance(caught.value, ServiceUnavailable)
         (record,) = issuer.register.records()
     assert record.status.value == "void"
+
+
+def test_the_level_can_be_chosen_per_command(tmp_path: Path, pki_services: str) -> None:
+    from click.testing import CliRunner
+
+    from docgen.cli import main
+
+    config = tmp_path / "docgen.toml"
+    config.write_text(
+        f'output = "{tmp_path / "letters"}"\n'
+        f'[letter_register]\npath = "{tmp_path / "register.sqlite3"}"\n'
+        f'[signing]\ntimestamp_url = "{pki_services}"\n'
+    )
+    example = EXAMPLES / f"{STEMS['html']}.json"
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "issue", "--level", "B-T", str(example)]
+    )
+    assert result.exit_code == 0, result.output
+    path = Path(result.output.split()[1])
+    report = Verifier.from_settings(_settings(tmp_path)).verify_file(path)
+    assert report.ok and report.level == "B-T"

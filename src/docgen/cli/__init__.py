@@ -62,6 +62,21 @@ class _Options:
 
 pass_options = click.make_pass_decorator(_Options)
 
+level_option = click.option(
+    "--level",
+    type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]),
+    help="PAdES level for this run, overriding signing.level in the settings.",
+)
+"""The ``--level`` option of the commands that sign."""
+
+
+def with_level(settings: Settings, level: str | None) -> Settings:
+    """The settings with another signature level, when one was asked for."""
+    if level is None:
+        return settings
+    signing = settings.signing.model_copy(update={"level": level})
+    return settings.model_copy(update={"signing": signing})
+
 
 class _Failures:
     """Per-file errors of a command over several files: reported, never stopping the rest."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from docgen.batch import BatchRunner, BatchSummary, InputFormat, count_records, read_records
-from docgen.cli import _Options, pass_options
+from docgen.cli import _Options, level_option, pass_options, with_level
 from docgen.cli.issue import terminal_prompt
 from docgen.config import Settings
 from docgen.sign import read_passphrase
@@ -81,6 +81,7 @@ def _asked_passphrases(settings: Settings) -> dict[str, str]:
 )
 @click.option("--dry-run", is_flag=True, help="Validate every record; issue nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@level_option
 @pass_options
 def batch(
     options: _Options,
@@ -91,6 +92,7 @@ def batch(
     manifest: Path | None,
     dry_run: bool,
     quiet: bool,
+    level: str | None,
 ) -> None:  # fmt: skip
     """Issue letters for every request in SOURCE (JSON Lines, CSV, a folder, or - for stdin).
 
@@ -98,7 +100,7 @@ def batch(
     the manifest; a bad record never stops the rest. Running the same command again after a
     crash finishes the job without issuing anything twice. Exit status 1 if any record failed.
     """
-    settings = options.settings
+    settings = with_level(options.settings, level)
     path = None if str(source) == "-" else source
     if path is not None and not path.exists():
         raise click.BadParameter(f"{source} does not exist", param_hint="SOURCE")

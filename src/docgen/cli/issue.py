@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from docgen.cli import _Failures, _Options, pass_options
+from docgen.cli import _Failures, _Options, level_option, pass_options, with_level
 from docgen.models import LetterRequest
 from docgen.pipeline import Issuer
 from docgen.register import Register
@@ -47,15 +47,19 @@ _NOTES = {
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the letters (by DG/service/date); default from the settings.",
 )
+@level_option
 @pass_options
-def issue(options: _Options, requests: tuple[Path, ...], out_dir: Path | None) -> None:
+def issue(
+    options: _Options, requests: tuple[Path, ...], out_dir: Path | None, level: str | None
+) -> None:
     """Issue signed, numbered letters for REQUEST.json files.
 
     A request id already issued returns that same letter, never a second number. A request
     that fails is reported and the others go on; the exit status is then non-zero.
     """
     failures = _Failures()
-    with Issuer(options.settings, prompt=terminal_prompt) as issuer:
+    settings = with_level(options.settings, level)
+    with Issuer(settings, prompt=terminal_prompt) as issuer:
         for path in requests:
             with failures.guard(path):
                 request = LetterRequest.from_json(path.read_bytes(), source=str(path))
