@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyhanko.keys import load_certs_from_pemder
 
 from docgen.catalogue import Catalogue
 from docgen.config import DEMO_PKI, Settings
@@ -102,7 +103,14 @@ def pki_services(pki: DemoPki) -> Iterator[str]:
     Every test may need them: verification checks a B-B letter's signer online, hard-fail.
     """
     probe = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/crls/intermediate/latest.crl"
-    if _answering(probe):  # already running (a demo left it, or a parallel run)
+    if _answering(probe):  # already running: usable only if it serves this very PKI
+        served = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/certs/root/ca.crt"
+        with urllib.request.urlopen(served, timeout=5) as response:
+            ours = list(load_certs_from_pemder([str(pki.root_cert)]))[0].dump()
+            if response.read() != ours:
+                raise RuntimeError(
+                    f"port {SERVICES_PORT} serves another demo PKI; stop it before the tests"
+                )
         yield TSA_URL
         return
     command = [

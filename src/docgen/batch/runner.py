@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.util
 import os
 import time
 from collections import Counter
@@ -125,6 +126,9 @@ def _start_worker(settings: Settings, passphrases: dict[str, str]) -> None:
     for directorate, key in settings.signing.keys.items():
         signers[directorate] = open_backend(key, _given(passphrases.get(directorate)))
     _worker_issuer = Issuer(settings, signers=signers)
+    # a pool worker ends through multiprocessing, which runs Finalize callbacks but no atexit
+    # handlers: this is what stops the worker's LibreOffice when the run is over
+    multiprocessing.util.Finalize(None, _worker_issuer.close, exitpriority=10)
 
 
 def _issue_in_worker(position: str, request_json: str, out_dir: str | None) -> ManifestRow:

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import logging
 import os
@@ -59,6 +60,20 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         connection = super().make_connection(host)
         connection.timeout = self._timeout
         return connection
+
+
+def _die_with_parent() -> None:
+    """In the converter's process: ask Linux for SIGTERM when docgen's process dies.
+
+    The converter runs in a session of its own (a Ctrl-C aimed at docgen must not kill it in
+    the middle of a letter), so it would outlive a docgen killed with SIGKILL; this makes it
+    stop (and stop LibreOffice) instead.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _free_port(host: str) -> int:
@@ -189,6 +204,7 @@ class LibreOfficeConverter(Closing):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # so a Ctrl-C aimed at docgen does not kill it mid-letter
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
         )
         self.starts += 1
