@@ -106,7 +106,7 @@ def pki_services(pki: DemoPki) -> Iterator[str]:
     if _answering(probe):  # already running: usable only if it serves this very PKI
         served = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/certs/root/ca.crt"
         with urllib.request.urlopen(served, timeout=5) as response:
-            ours = list(load_certs_from_pemder([str(pki.root_cert)]))[0].dump()
+            ours = next(iter(load_certs_from_pemder([str(pki.root_cert)]))).dump()
             if response.read() != ours:
                 raise RuntimeError(
                     f"port {SERVICES_PORT} serves another demo PKI; stop it before the tests"
