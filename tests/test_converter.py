@@ -71,3 +71,10 @@ def test_missing_libreoffice_is_a_clear_error() -> None:
     with pytest.raises(ConverterError, match="not installed"):
         converter.docx_to_pdf(_docx("x"))
     converter.close()
+
+
+def test_libreoffice_is_recycled_after_the_configured_number_of_letters() -> None:
+    with LibreOfficeConverter(ConverterSettings(recycle_after=2)) as converter:
+        for index in range(3):
+            assert converter.docx_to_pdf(_docx(f"surat {index}")).startswith(b"%PDF")
+        assert converter.starts == 2  # the third letter came from a fresh LibreOffice

@@ -125,6 +125,9 @@ class ConverterSettings(_Settings):
     """Longest one conversion may take before the converter is restarted."""
     startup_timeout_seconds: float = Field(default=60.0, gt=0)
     """Longest LibreOffice may take to start."""
+    recycle_after: int = Field(default=250, ge=0)
+    """Start a fresh LibreOffice after this many letters (0: never); LibreOffice's memory
+    grows with every document it converts, so a long batch would otherwise keep growing."""
 
 
 class KeySettings(_Settings):

@@ -123,6 +123,7 @@ class LibreOfficeConverter(Closing):
         self._python: str | None = None
         self.starts = 0
         """How many times LibreOffice was started (1 while it stays warm)."""
+        self._converted = 0
 
     @property
     def pid(self) -> int | None:
@@ -163,6 +164,7 @@ class LibreOfficeConverter(Closing):
                     continue
                 if not isinstance(result, xmlrpc.client.Binary):
                     raise ConverterError("The LibreOffice converter returned no document")
+                self._converted += 1
                 return result.data
         raise AssertionError("unreachable")
 
@@ -172,6 +174,10 @@ class LibreOfficeConverter(Closing):
             self._stop()
 
     def _ensure_started(self) -> xmlrpc.client.ServerProxy:
+        recycle = self._settings.recycle_after
+        if recycle and self._converted >= recycle:
+            log.info("recycling LibreOffice after %d letters", self._converted)
+            self._stop()
         if self._proxy is not None and self._process is not None and self._process.poll() is None:
             return self._proxy
         self._stop()
@@ -208,6 +214,7 @@ class LibreOfficeConverter(Closing):
             env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
         )
         self.starts += 1
+        self._converted = 0
         url = f"http://{settings.host}:{port}"
         # the conversion timeout is enforced by unoserver; the socket waits a little longer
         self._proxy = xmlrpc.client.ServerProxy(
