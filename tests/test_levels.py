@@ -266,3 +266,46 @@ def test_the_level_can_be_chosen_per_command(tmp_path: Path, pki_services: str) 
     path = Path(result.output.split()[1])
     report = Verifier.from_settings(_settings(tmp_path)).verify_file(path)
     assert report.ok and report.level == "B-T"
+
+
+@pytest.fixture
+def services_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every HTTP request docgen makes goes to a proxy where nothing listens: services down."""
+    monkeypatch.setenv("HTTP_PROXY", _closed_port().removesuffix("/tsa"))
+    monkeypatch.setenv("http_proxy", _closed_port().removesuffix("/tsa"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+
+def test_an_unreachable_ocsp_responder_at_signing_is_a_retryable_clear_error(
+    tmp_path: Path, renderer: Renderer, pki_services: str, services_unreachable: None
+) -> None:
+    settings = _settings(
+        tmp_path, level="B-LT", timestamp_url=pki_services, timeout_seconds=1, retries=1
+    )
+    with Issuer(settings, renderer=renderer) as issuer:
+        with pytest.raises(ServiceUnavailable, match="revocation status") as caught:
+            issuer.issue(load_request(EXAMPLES / f"{STEMS['html']}.json"))
+        (record,) = issuer.register.records()
+    assert caught.value.retryable
+    assert record.status.value == "void"
+    assert not list(tmp_path.rglob("*.pdf*"))
+
+
+def test_a_b_b_letter_whose_signer_cannot_be_checked_is_unchecked_not_valid(
+    tmp_path: Path,
+    issued: dict[str, object],
+    issuing_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from docgen.reports import IssuedLetter, Verdict
+
+    letter = issued[STEMS["html"]]
+    assert isinstance(letter, IssuedLetter)
+    monkeypatch.setenv("HTTP_PROXY", _closed_port().removesuffix("/tsa"))
+    monkeypatch.setenv("http_proxy", _closed_port().removesuffix("/tsa"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    report = Verifier.from_settings(issuing_settings).verify_file(letter.path)
+    assert report.verdict is Verdict.UNCHECKED, report.reasons
+    assert report.revocation is not None and "did not answer" in report.revocation

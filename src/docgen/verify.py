@@ -281,11 +281,26 @@ class Verifier:
                 facts["revocation"] = "revoked"
             elif status.trusted:
                 facts["revocation"] = "good, checked online with the issuing CA's services"
-            elif _name(status.trust_problem_indic) == "try later":
+            elif status.intact and status.valid and self._trusted_without_revocation(signature):
+                # everything else holds: only the signer's status could not be fetched
                 facts["revocation"] = _UNREACHABLE
+                checks[:] = [
+                    Check(name="trust", passed=False, detail=_UNREACHABLE)
+                    if check.name == "trust"
+                    else check
+                    for check in checks
+                ]
         else:
             facts["revocation"] = "not checked: the letter carries no revocation data"
         facts["offline"] = embedded and bool(reader.embedded_timestamp_signatures)
+
+    def _trusted_without_revocation(self, signature: EmbeddedPdfSignature) -> bool:
+        """Whether the signer would be trusted if its revocation status were not required."""
+        base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": False}
+        if self._at is not None:
+            base["moment"] = self._at
+        context = ValidationContext(**base, revocation_mode="soft-fail")
+        return bool(validate_pdf_signature(signature, signer_validation_context=context).trusted)
 
     def _long_term_trust(self, signature: EmbeddedPdfSignature) -> Check:
         """The trust check of a B-LTA letter, by ETSI EN 319 102-1 long-term validation.
