@@ -62,6 +62,14 @@ class _Options:
 
 pass_options = click.make_pass_decorator(_Options)
 
+request_files = click.argument(
+    "requests",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+"""The REQUEST.json files argument of the commands that take requests."""
+
 level_option = click.option(
     "--level",
     type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]),

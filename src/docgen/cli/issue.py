@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from docgen.cli import _Failures, _Options, level_option, pass_options, with_level
+from docgen.cli import _Failures, _Options, level_option, pass_options, request_files, with_level
 from docgen.models import LetterRequest
 from docgen.pipeline import Issuer
 from docgen.register import Register
@@ -35,12 +35,7 @@ _NOTES = {
 
 
 @click.command()
-@click.argument(
-    "requests",
-    nargs=-1,
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@request_files
 @click.option(
     "--out",
     "out_dir",

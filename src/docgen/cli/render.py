@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from docgen.cli import _Failures, _Options, pass_options
+from docgen.cli import _Failures, _Options, pass_options, request_files
 from docgen.files import write_atomic
 from docgen.models import LetterRequest
 from docgen.render import Renderer
@@ -15,12 +15,7 @@ __all__ = ["render"]
 
 
 @click.command()
-@click.argument(
-    "requests",
-    nargs=-1,
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@request_files
 @click.option(
     "-o",
     "--output",
