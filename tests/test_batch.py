@@ -73,7 +73,7 @@ def _bad_records() -> list[tuple[str, str]]:
         (variant("BAD-SERVICE", ["service"], "NO-SUCH-SERVICE"), "not in the catalogue"),
         (variant("BAD-DATE", ["decision", "date"], "2026-02-30"), "Decision date"),
         (variant("BAD-VALIDITY", ["valid_until"], "2030-01-01"), "Valid until"),
-        ('{"request_id": "BAD-JSON", "service": ', "not valid JSON"),
+        ('{"request_id": "BAD-JSON", "service": ', "the JSON is broken"),
         ("[1, 2, 3]", "JSON object"),
     ]
 

@@ -43,6 +43,7 @@ def test_exported_names_are_pinned() -> None:
         "SigningError",
         "TemplateError",
         "TemplateFormat",
+        "UnknownLetter",
         "Verdict",
         "VerificationReport",
         "Verifier",

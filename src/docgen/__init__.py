@@ -30,6 +30,7 @@ from docgen.errors import (
     RequestInvalid,
     SigningError,
     TemplateError,
+    UnknownLetter,
 )
 from docgen.models import (
     Addressee,
@@ -84,6 +85,7 @@ __all__ = [
     "SigningError",
     "TemplateError",
     "TemplateFormat",
+    "UnknownLetter",
     "Verdict",
     "VerificationReport",
     "Verifier",

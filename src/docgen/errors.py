@@ -10,6 +10,7 @@ written for the officer or operator who has to act on it, not for a Python devel
     ├── RequestConflict              a request id came back with different content
     ├── LetterInProgress             another process is issuing the same request right now
     ├── RegisterError                the register could not be read or written
+    ├── UnknownLetter                no such letter, or not in a state the action needs
     ├── SigningError                 the key could not be opened, or signing failed
     │   └── ServiceUnavailable       the timestamping or revocation service did not answer
     └── RenderError                  a letter could not be rendered
@@ -47,6 +48,7 @@ __all__ = [
     "ServiceUnavailable",
     "SigningError",
     "TemplateError",
+    "UnknownLetter",
 ]
 
 
@@ -108,6 +110,12 @@ class LetterInProgress(DocgenError):
     """Another process is issuing the same request right now; try again shortly."""
 
     exit_code = 75  # EX_TEMPFAIL
+
+
+class UnknownLetter(DocgenError):
+    """No letter has that number, or the letter is not in the state the action needs."""
+
+    exit_code = 65
 
 
 class RegisterError(DocgenError):

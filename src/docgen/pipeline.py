@@ -88,9 +88,7 @@ class Issuer(Closing):
     ):
         """Prepare everything; signing keys not given in ``signers`` are opened from settings."""
         self.settings = settings
-        self.renderer = renderer or Renderer(settings)
-        self._owns_renderer = renderer is None
-        self.register = register or Register(settings.letter_register.path)
+        # keys first: a wrong passphrase must fail before anything else is opened
         self._signers: dict[str, SignerBackend | RemoteBackend] = dict(signers or {})
         for directorate, key in settings.signing.keys.items():
             if directorate not in self._signers:
@@ -99,6 +97,9 @@ class Issuer(Closing):
         for backend in self._signers.values():
             self._pades.check_backend(backend)  # a remote backend above B-B: refuse up front
         self._zone = ZoneInfo(settings.signing.timezone)
+        self.renderer = renderer or Renderer(settings)
+        self._owns_renderer = renderer is None
+        self.register = register or Register(settings.letter_register.path)
 
     def close(self) -> None:
         """Stop the converter (if this issuer started it) and close the register."""

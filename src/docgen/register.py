@@ -40,7 +40,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from docgen.catalogue import Service
-from docgen.errors import LetterInProgress, RegisterError, RequestConflict
+from docgen.errors import LetterInProgress, RegisterError, RequestConflict, UnknownLetter
 from docgen.models import LetterRequest
 
 __all__ = ["LetterRecord", "LetterStatus", "Register"]
@@ -369,10 +369,13 @@ class Register:
         """Revoke an issued letter by its number."""
         record = self.by_number(letter_number)
         if record is None:
-            raise RegisterError(f"No letter numbered {letter_number} in the register")
+            raise UnknownLetter(f"No letter numbered {letter_number} in the register")
+        if record.status is LetterStatus.REVOKED:
+            raise UnknownLetter(f"Letter {letter_number} was already revoked: {record.reason}")
         if record.status is not LetterStatus.ISSUED:
-            raise RegisterError(
-                f"Letter {letter_number} is {record.status.value}, not issued; it cannot be revoked"
+            raise UnknownLetter(
+                f"Letter {letter_number} was never issued ({record.status.value}); "
+                "only an issued letter can be revoked"
             )
         return self._update(
             record.register_id,

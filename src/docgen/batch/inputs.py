@@ -92,7 +92,9 @@ def _json_lines(stream: TextIO) -> Iterator[Record]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as error:
-            problem = FieldProblem("Line", f"is not valid JSON ({error.msg}, column {error.colno})")
+            problem = FieldProblem(
+                "Record", f"is not a readable request: the JSON is broken ({error.msg})"
+            )
             yield Record(position, None, RequestInvalid([problem], source=position))
             continue
         yield _record(position, data)

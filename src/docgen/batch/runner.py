@@ -40,13 +40,19 @@ from typing import Any
 from docgen.batch.inputs import Record
 from docgen.catalogue import Catalogue
 from docgen.config import Settings
-from docgen.errors import DocgenError, LetterInProgress, RequestInvalid, ServiceUnavailable
+from docgen.errors import (
+    ConverterError,
+    DocgenError,
+    LetterInProgress,
+    RequestInvalid,
+    ServiceUnavailable,
+)
 from docgen.models import LetterRequest
 from docgen.sign import PassphrasePrompt, open_backend
 
 __all__ = ["BatchRunner", "BatchSummary", "ManifestRow", "Progress"]
 
-_RETRYABLE = (LetterInProgress, ServiceUnavailable)
+_RETRYABLE = (LetterInProgress, ServiceUnavailable, ConverterError)
 _WAIT_FOR_OTHER_RUN = 300.0  # seconds a worker waits for another run to finish a request
 
 
@@ -214,11 +220,13 @@ class BatchRunner:
         manifest: Path,
         progress: Progress | None = None,
         passphrases: dict[str, str] | None = None,
+        on_problem: Callable[[ManifestRow], None] | None = None,
     ) -> BatchSummary:
         """Issue every valid record; write the manifest as results arrive; return the summary.
 
         ``passphrases`` (by Directorate General) are those asked for on a terminal; keys whose
         passphrase comes from a variable or file are opened by each worker itself.
+        ``on_problem`` is told of every invalid or failed record as it happens.
         """
         started = time.monotonic()
         summary = BatchSummary()
@@ -242,6 +250,8 @@ class BatchRunner:
             def record_row(row: ManifestRow) -> None:
                 sink.write(row.to_json() + "\n")
                 sink.flush()
+                if on_problem is not None and row.status in ("invalid", "failed"):
+                    on_problem(row)
                 summary.counts[row.status] += 1
                 summary.seconds = time.monotonic() - started
                 if progress:

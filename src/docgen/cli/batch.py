@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from docgen.batch import BatchRunner, BatchSummary, InputFormat, count_records, read_records
+from docgen.batch import (
+    BatchRunner,
+    BatchSummary,
+    InputFormat,
+    ManifestRow,
+    count_records,
+    read_records,
+)
 from docgen.cli import _Options, level_option, pass_options, with_level
 from docgen.cli.issue import terminal_prompt
 from docgen.config import Settings
@@ -35,7 +42,7 @@ class _Reporter:
         done = summary.total
         rate = done / summary.seconds if summary.seconds > 0 else 0.0
         parts = [f"{done}" + (f"/{self.total}" if self.total else "") + " done"]
-        parts.append(f"{summary.failed} failed")
+        parts.append(f"{summary.failed} with problems")
         parts.append(f"{rate:.1f}/s")
         if self.total and rate > 0:
             left = max(0.0, (self.total - done) / rate)
@@ -114,7 +121,7 @@ def batch(
             checked.counts[row.status] += 1
             if row.status != "valid":
                 problems += 1
-                click.echo(f"{row.position}: {row.request_id or '?'}: {row.error}")
+                click.echo(f"{row.position}: {row.request_id or '(no request id)'}: {row.error}")
         click.echo(f"dry run: {checked.counts['valid']} valid, {problems} invalid", err=True)
         if problems:
             raise click.exceptions.Exit(1)
@@ -123,8 +130,18 @@ def batch(
     name = path.stem if path is not None else "stdin"
     target = manifest or root / f"manifest-{name}.jsonl"
     runner = BatchRunner(settings, workers=workers, out_dir=out_dir)
+
+    def tell(row: ManifestRow) -> None:
+        again = " (retryable)" if row.retryable else ""
+        who = row.request_id or "(no request id)"
+        click.echo(f"\n{row.status}: {row.position}: {who}: {row.error}{again}", err=True)
+
     summary = runner.run(
-        records, manifest=target, progress=reporter, passphrases=_asked_passphrases(settings)
+        records,
+        manifest=target,
+        progress=reporter,
+        passphrases=_asked_passphrases(settings),
+        on_problem=None if quiet else tell,
     )
     reporter(summary, final=True)
     counts = ", ".join(f"{count} {status.replace('_', ' ')}" for status, count in

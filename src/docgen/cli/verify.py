@@ -31,6 +31,8 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
         if report.signing_time
         else "",
     ]
+    if report.ok and report.revocation and report.revocation.startswith("not checked"):
+        facts.append(f"signer's revocation {report.revocation}")
     if report.level:
         stamps = len(report.timestamps)
         facts.append(f"PAdES {report.level}" + (f", {stamps} timestamp(s)" if stamps else ""))
@@ -42,7 +44,7 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
             trust = "" if stamp.trusted else " (NOT trusted)"
             lines.append(f"  {stamp.kind} timestamp {when} by {stamp.authority}{trust}")
         if report.revocation:
-            lines.append(f"  revocation: {report.revocation}")
+            lines.append(f"  signer's certificate revocation: {report.revocation}")
         lines.append(
             "  long-term: validation data and a document timestamp are embedded"
             if report.offline

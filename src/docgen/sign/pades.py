@@ -188,10 +188,6 @@ def resolve_level(settings: Settings) -> str:
         return signing.level
     if signing.timestamp_url:
         return "B-LTA"
-    log.warning(
-        "No timestamping authority is configured (signing.timestamp_url): letters are signed "
-        "at PAdES B-B and cannot be validated once the signer's certificate has expired"
-    )
     return "B-B"
 
 
@@ -208,6 +204,7 @@ class PadesSigner:
         self._zone = ZoneInfo(settings.signing.timezone)
         self.level = resolve_level(settings)
         self._services = TrustServices(settings)
+        self._warned = False
         self._roots = [
             certificate
             for path in settings.verification.trust
@@ -244,6 +241,12 @@ class PadesSigner:
         self.check_backend(backend)
         if isinstance(backend, RemoteBackend):
             return self._sign_remotely(pdf, backend, verification_url)
+        if self.level == "B-B" and self._settings.signing.level == "auto" and not self._warned:
+            self._warned = True  # once per process, and only when a letter is really signed
+            log.warning(
+                "No timestamping authority is configured (signing.timestamp_url): letters are "
+                "signed at PAdES B-B and cannot be validated once the signer's certificate expires"
+            )
         return self._services.with_retries(
             lambda: self._sign_once(pdf, backend, signatory, verification_url),
             f"Could not sign at {self.level}",
