@@ -135,44 +135,44 @@ class Verifier:
         With embedded revocation data (B-LT, B-LTA) revocation is checked hard-fail, offline.
         A B-B or B-T letter carries none: its revocation is reported as not checked.
         """
-        base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": False}
-        if self._at is not None:
-            base["moment"] = self._at
         try:
             dss = DocumentSecurityStore.read_dss(reader)
         except NoDSSFoundError:
             dss = None
         if dss is not None and (dss.ocsps or dss.crls):
-            return dss.as_validation_context({**base, "revocation_mode": "hard-fail"}), True
+            offline = {**self._base(fetch=False), "revocation_mode": "hard-fail"}
+            return dss.as_validation_context(offline), True
         if self._fetch_timeout is not None:
             return self._online_context(), False
-        return ValidationContext(**base, revocation_mode="soft-fail"), False
+        return self._without_revocation(), False
+
+    def _base(self, *, fetch: bool) -> dict[str, Any]:
+        """What every validation context shares: the trust roots and the validation time."""
+        base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": fetch}
+        if self._at is not None:
+            base["moment"] = self._at
+        return base
 
     def _online_context(self) -> ValidationContext:
         """One fetching context per verifier, so revocation answers are reused across letters."""
         if self._online is None:
-            base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": True}
-            if self._at is not None:
-                base["moment"] = self._at
             assert self._fetch_timeout is not None
             self._online = ValidationContext(
-                **base,
+                **self._base(fetch=True),
                 revocation_mode="hard-fail",
                 fetcher_backend=RequestsFetcherBackend(per_request_timeout=self._fetch_timeout),
             )
         return self._online
 
-    def _timestamp_context(self) -> ValidationContext:
-        """The context timestamps are checked in: chain and validity period, not revocation.
+    def _without_revocation(self) -> ValidationContext:
+        """A context that checks chain and validity period, not revocation.
 
-        A timestamp's job is to prove a time long after its authority's revocation data has
-        gone stale; requiring fresh revocation data for every authority would make every
-        archived letter unverifiable offline. The signer's revocation is always required.
+        Timestamps are checked in it: a timestamp's job is to prove a time long after its
+        authority's revocation data has gone stale; requiring fresh revocation data for every
+        authority would make every archived letter unverifiable offline. The signer's
+        revocation is always required (see :meth:`_context`).
         """
-        base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": False}
-        if self._at is not None:
-            base["moment"] = self._at
-        return ValidationContext(**base, revocation_mode="soft-fail")
+        return ValidationContext(**self._base(fetch=False), revocation_mode="soft-fail")
 
     def verify_file(self, path: Path) -> VerificationReport:
         """Verify one file; an unreadable file gives an ``unchecked`` report, not an error."""
@@ -239,7 +239,7 @@ class Verifier:
         # the first signature is docgen's certification signature; later ones would be changes
         signature = signatures[0]
         context, embedded = self._context(reader)
-        stamps_context = self._timestamp_context()
+        stamps_context = self._without_revocation()
         status = validate_pdf_signature(
             signature, signer_validation_context=context, ts_validation_context=stamps_context
         )
@@ -296,10 +296,7 @@ class Verifier:
 
     def _trusted_without_revocation(self, signature: EmbeddedPdfSignature) -> bool:
         """Whether the signer would be trusted if its revocation status were not required."""
-        base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": False}
-        if self._at is not None:
-            base["moment"] = self._at
-        context = ValidationContext(**base, revocation_mode="soft-fail")
+        context = self._without_revocation()
         return bool(validate_pdf_signature(signature, signer_validation_context=context).trusted)
 
     def _long_term_trust(self, signature: EmbeddedPdfSignature) -> Check:
@@ -309,7 +306,7 @@ class Verifier:
         were made, so the signer's certificate is judged at that time, from the data embedded
         then: the letter stays valid after the certificate expires. The signer's revocation is
         required (hard-fail). Timestamping authorities are checked for chain and validity
-        period, not revocation (see :meth:`_timestamp_context`).
+        period, not revocation (see :meth:`_without_revocation`).
         """
         trust = SimpleTrustManager.build(trust_roots=self._roots)
         signer_policy = CertValidationPolicySpec(
