@@ -32,7 +32,7 @@ from docgen.config import Settings
 from docgen.context import build_context
 from docgen.models import LetterRequest
 from docgen.render import Renderer
-from docgen.render.converter import PDFA_FILTER_OPTIONS
+from docgen.render.converter import PDFA_FILTER_DATA
 from docgen.render.html import STYLESHEET
 from docgen.render.pdf import finish
 
@@ -109,8 +109,10 @@ def main() -> None:
 
         # the same PDF/A export options as the warm converter, in soffice's JSON syntax
         options = {
-            name: {"type": "boolean" if value in ("true", "false") else "long", "value": value}
-            for name, value in (option.split("=", 1) for option in PDFA_FILTER_OPTIONS)
+            name: {"type": "boolean", "value": str(value).lower()}
+            if isinstance(value, bool)
+            else {"type": "long", "value": str(value)}
+            for name, value in PDFA_FILTER_DATA.items()
         }
         target = f"pdf:writer_pdf_Export:{json.dumps(options)}"
 

@@ -315,7 +315,7 @@ def test_default_settings_load() -> None:
     assert settings.agency.place == "Jakarta"
     assert {d.code for d in settings.agency.directorates} == {"AGRO", "IKFT", "ILMATE"}
     assert settings.esign.verification_base_url.startswith("https://")
-    assert settings.converter.host == "127.0.0.1"
+    assert settings.converter.shared_folder is None
 
 
 @pytest.mark.usefixtures("no_config_env")

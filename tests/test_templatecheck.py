@@ -9,7 +9,7 @@ import jinja2
 import pytest
 
 from docgen.catalogue import Catalogue
-from docgen.render.html import template_environment
+from docgen.render.environment import template_environment
 from docgen.templatecheck import TemplateProblem, check_catalogue, check_source
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,6 +26,7 @@ Geometry the renderer relies on (A4, every page):
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from docx.section import Section
 from docx.shared import Cm, Pt
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
+from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "templates" / "docx"
@@ -834,17 +836,56 @@ TEMPLATES: dict[str, Letter] = {
 }
 
 
+STYLE_REFERENCE = re.compile(
+    rb'<w:(?:pStyle|rStyle|tblStyle|numStyleLink|styleLink) w:val="([^"]+)"'
+)
+
+
+def pruned_styles(styles_xml: bytes, parts: Sequence[bytes]) -> bytes:
+    """The style sheet with only the styles the parts use (and those they are based on).
+
+    python-docx's default template defines some 160 styles (350 kB of XML) that a letter never
+    uses, and LibreOffice reads them all for every letter it converts: pruning them makes each
+    conversion about 60 ms faster. The default styles and the latent-style list stay.
+    """
+    used = {name.decode() for part in parts for name in STYLE_REFERENCE.findall(part)}
+    root = etree.fromstring(styles_xml)
+    styles = {style.get(qn("w:styleId")): style for style in root.findall(qn("w:style"))}
+    keep = used | {name for name, style in styles.items() if style.get(qn("w:default")) == "1"}
+    pending = list(keep)
+    while pending:
+        style = styles.get(pending.pop())
+        for link in ("w:basedOn", "w:link", "w:next"):
+            element = style.find(qn(link)) if style is not None else None
+            name = element.get(qn("w:val")) if element is not None else None
+            if name in styles and name not in keep:
+                keep.add(name)
+                pending.append(name)
+    for name, style in styles.items():
+        if name not in keep:
+            root.remove(style)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
 def save(doc: DocxDocument, path: Path) -> None:
-    """Save with fixed ZIP entry times and order, so the same input gives the same bytes."""
+    """Save with pruned styles and fixed ZIP entry times and order (same input, same bytes)."""
     buffer = io.BytesIO()
     doc.save(buffer)
     out = io.BytesIO()
     with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w") as dst:
+        parts = [
+            src.read(name)
+            for name in src.namelist()
+            if name.startswith("word/") and name.endswith(".xml") and name != "word/styles.xml"
+        ]
         for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "word/styles.xml":
+                data = pruned_styles(data, parts)
             entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16
-            dst.writestr(entry, src.read(info.filename), compresslevel=9)
+            dst.writestr(entry, data, compresslevel=9)
     path.write_bytes(out.getvalue())
 
 

@@ -113,21 +113,21 @@ class ElectronicSignatureSettings(_Settings):
 
 
 class ConverterSettings(_Settings):
-    """The LibreOffice converter process that docgen starts and keeps warm."""
+    """The LibreOffice that docgen starts, keeps warm and drives through its ``uno`` bridge."""
 
-    python: str = ""
-    """Interpreter that can import LibreOffice's ``uno`` module; empty means find one."""
     soffice: str = "soffice"
     """The LibreOffice executable."""
-    host: str = "127.0.0.1"
-    """Loopback address the converter listens on."""
+    shared_folder: ConfigPath | None = None
+    """A folder through which every docgen process of this machine that names it shares one
+    LibreOffice (a web application's worker processes, say); unset: each process starts its
+    own. A batch run makes one for its workers."""
     timeout_seconds: float = Field(default=60.0, gt=0)
     """Longest one conversion may take before the converter is restarted."""
     startup_timeout_seconds: float = Field(default=60.0, gt=0)
     """Longest LibreOffice may take to start."""
     recycle_after: int = Field(default=250, ge=0)
     """Start a fresh LibreOffice after this many letters (0: never); LibreOffice's memory
-    grows with every document it converts, so a long batch would otherwise keep growing."""
+    grows with the documents it converts, so a long batch would otherwise keep growing."""
 
 
 class KeySettings(_Settings):

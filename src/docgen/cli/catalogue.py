@@ -10,7 +10,7 @@ import click
 
 from docgen.catalogue import Catalogue
 from docgen.cli import _Options, pass_options
-from docgen.render.html import template_environment
+from docgen.render.environment import template_environment
 from docgen.templatecheck import check_catalogue
 
 __all__ = ["services", "templates"]

@@ -1,10 +1,22 @@
-"""A warm LibreOffice that docgen starts, bounds with a timeout, restarts, and shuts down.
+"""A warm LibreOffice that docgen starts, drives through UNO, bounds, restarts and recycles.
 
 LibreOffice takes seconds to start and a fraction of a second to convert a letter, so docgen
-keeps one running for the life of the process instead of one cold ``soffice`` per letter. The
-server side is unoserver, which must run under a Python that can import LibreOffice's ``uno``
-module (Debian's ``python3-uno`` for ``/usr/bin/python3``); docgen itself talks to it with plain
-XML-RPC over loopback, so docgen's own interpreter needs no ``uno``.
+keeps one running instead of one cold ``soffice`` per letter. docgen drives it directly through
+LibreOffice's own Python bridge (``uno``, Debian's ``python3-uno``; docgen's interpreter must be
+able to import it), loading each document *hidden*: no frame or view is built for it, which
+makes a letter's import about a third faster than loading it as a visible document.
+
+Several processes on one machine can share one LibreOffice through a folder
+(``converter.shared_folder``; a batch run makes one for its workers). The folder holds a lock
+that serialises conversions and starts (one LibreOffice converts one document at a time), and a
+small state file: the running LibreOffice's process id, its pipe name and how many letters it
+has converted. Whoever holds the lock and finds no LibreOffice answering starts a new one, so
+any process may die without stopping the others. LibreOffice dies with the process that started
+it (``PR_SET_PDEATHSIG``), even one killed with SIGKILL.
+
+A conversion that exceeds ``converter.timeout_seconds`` is stopped by killing LibreOffice (the
+next conversion starts a fresh one); after ``converter.recycle_after`` letters a fresh one is
+started, because LibreOffice's memory grows with the documents it has converted.
 
 Example::
 
@@ -16,238 +28,426 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import http.client
+import fcntl
+import importlib
+import json
 import logging
 import os
+import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import xmlrpc.client
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from docgen.config import ConverterSettings
 from docgen.errors import ConverterError
 from docgen.resources import Closing
 
-__all__ = ["PDFA_FILTER_OPTIONS", "LibreOfficeConverter"]
+__all__ = ["PDFA_FILTER_DATA", "LibreOfficeConverter"]
 
 log = logging.getLogger(__name__)
 
-PDFA_FILTER_OPTIONS = (
-    "SelectPdfVersion=3",  # PDF/A-3b: allows the embedded request JSON; level b needs no tags
-    "EmbedStandardFonts=true",
-    "ExportFormFields=false",
-    "ExportBookmarksToPDFDestination=true",  # bookmarks mark the spaces signing fills in
-)
+PDFA_FILTER_DATA: Mapping[str, bool | int] = {
+    "SelectPdfVersion": 3,  # PDF/A-3b: allows the embedded request JSON; level b needs no tags
+    "EmbedStandardFonts": True,
+    "ExportFormFields": False,
+    "ExportBookmarksToPDFDestination": True,  # bookmarks mark the spaces signing fills in
+}
 """LibreOffice's ``writer_pdf_Export`` options: PDF/A-3b with every font embedded."""
 
+_DOCX_IMPORT_FILTER = "MS Word 2007 XML"  # never let LibreOffice guess: bad input must fail
+_RESTART_REQUESTED = 81  # soffice.bin's exit status after it initialised a new profile
+_NEVER_EXECUTE = 0  # com.sun.star.document.MacroExecMode.NEVER_EXECUTE
+_NO_UPDATE = 0  # com.sun.star.document.UpdateDocMode.NO_UPDATE: never fetch linked content
 
-_DOCX_IMPORT_FILTER = "MS Word 2007 XML"
 
-
-class _TimeoutTransport(xmlrpc.client.Transport):
-    """XML-RPC transport whose socket gives up after ``timeout`` seconds."""
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self._timeout = timeout
-
-    def make_connection(self, host: str | tuple[str, dict[str, str]]) -> http.client.HTTPConnection:
-        connection = super().make_connection(host)
-        connection.timeout = self._timeout
-        return connection
+def _uno() -> ModuleType:
+    """LibreOffice's Python bridge, imported on first use (HTML-only users never need it)."""
+    try:
+        uno: ModuleType = importlib.import_module("uno")
+    except ImportError:
+        raise ConverterError(
+            "LibreOffice's Python bridge (the 'uno' module, Debian package python3-uno) cannot "
+            f"be imported by this Python ({sys.executable}); DOCX letters need it. Run docgen "
+            "under Debian's python3, or a virtual environment made from it with "
+            "--system-site-packages."
+        ) from None
+    return uno
 
 
 def _die_with_parent() -> None:
-    """In the converter's process: ask Linux for SIGTERM when docgen's process dies.
+    """In LibreOffice's process: ask Linux for SIGKILL when the process that started it dies.
 
-    The converter runs in a session of its own (a Ctrl-C aimed at docgen must not kill it in
-    the middle of a letter), so it would outlive a docgen killed with SIGKILL; this makes it
-    stop (and stop LibreOffice) instead.
+    LibreOffice runs in a session of its own (a Ctrl-C aimed at docgen must not kill it in
+    the middle of a letter), so it would outlive a docgen killed with SIGKILL; this stops it.
     """
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 _PR_SET_PDEATHSIG = 1
 
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+# Linux sends the death signal when the *thread* that started the child ends, not the process:
+# LibreOffice is started from this one thread, which lives as long as the process, so that a
+# web application's short-lived request threads may convert letters too.
+_launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docgen-libreoffice-launcher")
 
 
-def _find_uno_python(configured: str) -> str:
-    """An interpreter that can import ``uno``: the configured one, ours, or Debian's."""
-    candidates = [configured] if configured else [sys.executable, "/usr/bin/python3"]
-    for candidate in candidates:
-        try:
-            found = subprocess.run(
-                [candidate, "-c", "import uno, unoserver"],
-                capture_output=True,
-                timeout=30,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if found.returncode == 0:
-            return candidate
-    raise ConverterError(
-        "No Python that can import LibreOffice's 'uno' module and unoserver was found "
-        f"(tried {', '.join(candidates)}). Install LibreOffice's Python bridge (python3-uno) "
-        "and unoserver for that Python, or set converter.python in the settings."
+def _launch(command: list[str]) -> subprocess.Popen[bytes]:
+    """Start LibreOffice in a session of its own, to die with this process."""
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # so a Ctrl-C aimed at docgen does not kill it mid-letter
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
     )
 
 
-class LibreOfficeConverter(Closing):
-    """One warm LibreOffice (through unoserver), shared by every thread of the process.
+def _soffice_binary(configured: str) -> str:
+    """The LibreOffice program to run: ``soffice.bin`` itself when ``soffice`` is its launcher.
 
-    Started lazily on first use; a conversion that exceeds the timeout, or a server that died,
-    makes the next conversion start a fresh one. Conversions are serialised: one LibreOffice
-    converts one document at a time.
+    The launcher (a shell script, then ``oosplash``) would stand between docgen and LibreOffice,
+    and the ask-to-die-with-the-parent request does not pass through it.
+    """
+    found = shutil.which(configured)
+    if found is None:
+        raise ConverterError(
+            f"LibreOffice ({configured}) is not installed; the DOCX letters need it"
+        )
+    real = Path(found).resolve()
+    binary = real.with_name("soffice.bin")
+    return str(binary) if real.name == "soffice" and binary.is_file() else found
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _kill(pid: int) -> None:
+    """Kill a LibreOffice and whatever it started (it leads a process group of its own)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class _State:
+    """The shared folder's record of the running LibreOffice (read and written under the lock)."""
+
+    pid: int = 0
+    pipe: str = ""
+    converted: int = 0
+
+
+@dataclass
+class _Bridge:
+    """A connection of this process to one LibreOffice."""
+
+    pipe: str
+    desktop: Any
+
+
+class LibreOfficeConverter(Closing):
+    """Converts DOCX to PDF/A-3b in a warm LibreOffice; safe to share between threads.
+
+    Starts LibreOffice on first use. With ``converter.shared_folder`` set (or ``shared_folder``
+    given), every converter using that folder, in any process of the machine, shares one
+    LibreOffice; otherwise the converter has a private one.
     """
 
-    def __init__(self, settings: ConverterSettings | None = None):
+    def __init__(
+        self, settings: ConverterSettings | None = None, *, shared_folder: Path | None = None
+    ):
         """Prepare (not yet start) a converter with these settings."""
         self._settings = settings or ConverterSettings()
+        folder = shared_folder or self._settings.shared_folder
+        self._private: tempfile.TemporaryDirectory[str] | None = None
+        if folder is None:
+            self._private = tempfile.TemporaryDirectory(prefix="docgen-lo-")
+            folder = Path(self._private.name)
+        self._folder = Path(folder)
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._profile: tempfile.TemporaryDirectory[str] | None = None
-        self._proxy: xmlrpc.client.ServerProxy | None = None
-        self._python: str | None = None
+        self._lock_file: int | None = None
+        self._bridge: _Bridge | None = None
+        self._started: list[subprocess.Popen[bytes]] = []
+        """LibreOffice processes this converter started (reaped, and stopped at close)."""
+        self._timed_out = threading.Event()
+        self._files = 0
         self.starts = 0
-        """How many times LibreOffice was started (1 while it stays warm)."""
-        self._converted = 0
+        """How many times this converter started LibreOffice (1 while it stays warm)."""
 
     @property
     def pid(self) -> int | None:
-        """Process id of the running converter server, if one runs."""
-        return self._process.pid if self._process and self._process.poll() is None else None
+        """Process id of the LibreOffice in use, if one runs."""
+        state = self._read_state()
+        return state.pid if state.pid and _alive(state.pid) else None
 
     def docx_to_pdf(self, docx: bytes) -> bytes:
-        """Convert a DOCX document to PDF/A-3b; restart the converter once if it died."""
-        with self._lock:
+        """Convert a DOCX document to PDF/A-3b; start a fresh LibreOffice once if it died."""
+        with self._exclusive():
             for attempt in (1, 2):
-                proxy = self._ensure_started()
+                state = self._ready()
                 try:
-                    result = proxy.convert(
-                        None,
-                        xmlrpc.client.Binary(docx),
-                        None,
-                        "pdf",
-                        "writer_pdf_Export",
-                        list(PDFA_FILTER_OPTIONS),
-                        False,  # letters have no indexes to update
-                        _DOCX_IMPORT_FILTER,  # never let LibreOffice guess: bad input must fail
-                    )
-                except TimeoutError:
-                    self._stop()
-                    raise ConverterError(
-                        "LibreOffice did not finish converting the letter within "
-                        f"{self._settings.timeout_seconds:g} s; it was restarted"
-                    ) from None
-                except xmlrpc.client.Fault as fault:
-                    raise ConverterError(
-                        f"LibreOffice could not convert the letter: {fault.faultString.strip()}"
-                    ) from None
-                except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as error:
-                    self._stop()
+                    pdf = self._convert(state, docx)
+                except _LibreOfficeGone as gone:
+                    self._disconnect()
+                    _kill(state.pid)
+                    if self._timed_out.is_set():
+                        raise ConverterError(
+                            "LibreOffice did not finish converting the letter within "
+                            f"{self._settings.timeout_seconds:g} s; it was stopped and will be "
+                            "restarted"
+                        ) from None
                     if attempt == 2:
-                        raise ConverterError(f"The LibreOffice converter failed: {error}") from None
-                    log.warning("LibreOffice converter lost (%s); restarting it", error)
+                        raise ConverterError(f"The LibreOffice converter failed: {gone}") from None
+                    log.warning("LibreOffice stopped answering (%s); restarting it", gone)
                     continue
-                if not isinstance(result, xmlrpc.client.Binary):
-                    raise ConverterError("The LibreOffice converter returned no document")
-                self._converted += 1
-                return result.data
+                state.converted += 1
+                self._write_state(state)
+                return pdf
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        """Stop LibreOffice and remove its temporary profile."""
+        """Stop the LibreOffice this converter started, and remove a private folder."""
         with self._lock:
-            self._stop()
+            self._disconnect()
+            for process in self._started:
+                _kill(process.pid)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=10)
+            self._started.clear()
+            if self._lock_file is not None:
+                os.close(self._lock_file)
+                self._lock_file = None
+            if self._private is not None:
+                self._private.cleanup()
+                self._private = None
 
-    def _ensure_started(self) -> xmlrpc.client.ServerProxy:
+    # ------------------------------------------------------------------ the shared folder
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Exclusive use: of this converter among threads, of the folder among processes."""
+        with self._lock:
+            if self._lock_file is None:
+                self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._lock_file = os.open(self._folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    def _read_state(self) -> _State:
+        try:
+            return _State(**json.loads((self._folder / "state.json").read_text("utf-8")))
+        except (OSError, ValueError, TypeError):
+            return _State()
+
+    def _write_state(self, state: _State) -> None:
+        path = self._folder / "state.json"
+        partial = path.with_name(f".state.{os.getpid()}.json")
+        partial.write_text(json.dumps(state.__dict__), "utf-8")
+        partial.replace(path)
+
+    # ------------------------------------------------------------------ LibreOffice's life
+
+    def _ready(self) -> _State:
+        """The state of a LibreOffice that answers: the one running, or a fresh one."""
+        self._reap()
+        state = self._read_state()
         recycle = self._settings.recycle_after
-        if recycle and self._converted >= recycle:
-            log.info("recycling LibreOffice after %d letters", self._converted)
-            self._stop()
-        if self._proxy is not None and self._process is not None and self._process.poll() is None:
-            return self._proxy
-        self._stop()
-        self._start()
-        assert self._proxy is not None
-        return self._proxy
+        if state.pid and recycle and state.converted >= recycle:
+            log.info("recycling LibreOffice after %d letters", state.converted)
+            self._disconnect()
+            _kill(state.pid)
+            state = _State()
+        if state.pid and _alive(state.pid):
+            if self._bridge is not None and self._bridge.pipe == state.pipe:
+                return state
+            with contextlib.suppress(_LibreOfficeGone):
+                self._connect(state.pipe, deadline=time.monotonic() + 5)
+                return state
+            _kill(state.pid)
+        state = self._start()
+        self._write_state(state)
+        return state
 
-    def _start(self) -> None:
+    def _start(self) -> _State:
         settings = self._settings
-        if shutil.which(settings.soffice) is None:
-            raise ConverterError(
-                f"LibreOffice ({settings.soffice}) is not installed; the DOCX letters need it"
-            )
-        self._python = self._python or _find_uno_python(settings.python)
-        self._profile = tempfile.TemporaryDirectory(prefix="docgen-lo-")
-        port, uno_port = _free_port(settings.host), _free_port(settings.host)
+        binary = _soffice_binary(settings.soffice)
+        self._disconnect()
+        pipe = f"docgen-{secrets.token_hex(16)}"
+        profile = (self._folder / "profile").as_uri()
         command = [
-            self._python, "-m", "unoserver.server",
-            "--interface", settings.host, "--uno-interface", settings.host,
-            "--port", str(port), "--uno-port", str(uno_port),
-            "--executable", shutil.which(settings.soffice) or settings.soffice,
-            "--user-installation", self._profile.name,
-            "--conversion-timeout", str(max(1, int(settings.timeout_seconds))),
-            "--quiet",
+            binary, f"-env:UserInstallation={profile}",
+            "--headless", "--invisible", "--nologo", "--nodefault", "--norestore",
+            "--nolockcheck", f"--accept=pipe,name={pipe};urp;StarOffice.ComponentContext",
         ]  # fmt: skip
-        log.info("starting LibreOffice converter on %s:%d", settings.host, port)
-        self._process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # so a Ctrl-C aimed at docgen does not kill it mid-letter
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
-        )
-        self.starts += 1
-        self._converted = 0
-        url = f"http://{settings.host}:{port}"
-        # the conversion timeout is enforced by unoserver; the socket waits a little longer
-        self._proxy = xmlrpc.client.ServerProxy(
-            url, transport=_TimeoutTransport(settings.timeout_seconds + 10), allow_none=True
-        )
-        probe = xmlrpc.client.ServerProxy(url, transport=_TimeoutTransport(5), allow_none=True)
+        log.info("starting LibreOffice (pipe %s)", pipe)
         deadline = time.monotonic() + settings.startup_timeout_seconds
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            with contextlib.suppress(OSError, xmlrpc.client.Error, http.client.HTTPException):
-                probe.info()
-                return
-            time.sleep(0.2)
-        self._stop()
-        raise ConverterError(
-            "LibreOffice did not start within "
-            f"{settings.startup_timeout_seconds:g} s (is libreoffice-writer installed?)"
-        )
+        for _ in range(2):  # a new profile makes LibreOffice set it up, exit, and ask to be rerun
+            process = _launcher.submit(_launch, command).result()
+            self._started.append(process)
+            try:
+                self._connect(pipe, deadline=deadline, process=process)
+            except _LibreOfficeGone:
+                if process.poll() == _RESTART_REQUESTED:
+                    continue
+                _kill(process.pid)
+                raise ConverterError(
+                    "LibreOffice did not start within "
+                    f"{settings.startup_timeout_seconds:g} s (is libreoffice-writer installed?)"
+                ) from None
+            self.starts += 1
+            return _State(pid=process.pid, pipe=pipe)
+        raise ConverterError("LibreOffice kept asking to be restarted; its profile is unusable")
 
-    def _stop(self) -> None:
-        process, self._process, self._proxy = self._process, None, None
-        if process is not None and process.poll() is None:
-            # unoserver forwards SIGTERM to LibreOffice; kill the group if it lingers
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=15)
-        if process is not None:
-            # LibreOffice runs in the server's own process group: make sure none of it survives
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-        if self._profile is not None:
-            self._profile.cleanup()
-            self._profile = None
+    def _connect(
+        self, pipe: str, *, deadline: float, process: subprocess.Popen[bytes] | None = None
+    ) -> None:
+        """Connect to the LibreOffice listening on ``pipe``, waiting for it until ``deadline``."""
+        uno = _uno()
+        local = uno.getComponentContext()
+        resolver = local.ServiceManager.createInstanceWithContext(
+            "com.sun.star.bridge.UnoUrlResolver", local
+        )
+        failure = uno.getClass("com.sun.star.uno.Exception")
+        while True:
+            try:
+                remote = resolver.resolve(f"uno:pipe,name={pipe};urp;StarOffice.ComponentContext")
+                desktop = remote.ServiceManager.createInstanceWithContext(
+                    "com.sun.star.frame.Desktop", remote
+                )
+            except failure as error:
+                if (process is not None and process.poll() is not None) or (
+                    time.monotonic() > deadline
+                ):
+                    raise _LibreOfficeGone(str(error)) from None
+                time.sleep(0.05)
+                continue
+            self._bridge = _Bridge(pipe, desktop)
+            return
+
+    def _disconnect(self) -> None:
+        self._bridge = None  # the bridge closes when its last proxy is gone
+
+    def _reap(self) -> None:
+        """Forget started processes that have ended (and collect their exit status)."""
+        self._started = [process for process in self._started if process.poll() is None]
+
+    # ------------------------------------------------------------------ one conversion
+
+    def _convert(self, state: _State, docx: bytes) -> bytes:
+        uno = _uno()
+        assert self._bridge is not None
+        self._files += 1
+        source = self._folder / f"letter-{os.getpid()}-{self._files}.docx"
+        target = source.with_suffix(".pdf")
+        failure = uno.getClass("com.sun.star.uno.Exception")
+        self._timed_out.clear()
+        watchdog = threading.Timer(self._settings.timeout_seconds, self._stop_hung, (state.pid,))
+        try:
+            fd = os.open(source, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as sink:
+                sink.write(docx)
+            watchdog.start()
+            try:
+                document = self._bridge.desktop.loadComponentFromURL(
+                    source.as_uri(),
+                    "_blank",
+                    0,
+                    _properties(
+                        uno,
+                        Hidden=True,  # no frame, no view: faster, and nothing on any display
+                        ReadOnly=True,
+                        FilterName=_DOCX_IMPORT_FILTER,
+                        MacroExecutionMode=_NEVER_EXECUTE,
+                        UpdateDocMode=_NO_UPDATE,
+                    ),
+                )
+            except failure as error:
+                self._raise_if_gone(state, error)
+                raise ConverterError(
+                    f"LibreOffice could not convert the letter: {error.Message or error}"
+                ) from None
+            if document is None:
+                raise ConverterError("LibreOffice could not convert the letter: it is not DOCX")
+            try:
+                filter_data = uno.Any(
+                    "[]com.sun.star.beans.PropertyValue",
+                    _properties(uno, **PDFA_FILTER_DATA),
+                )
+                uno.invoke(
+                    document,
+                    "storeToURL",
+                    (
+                        target.as_uri(),
+                        _properties(
+                            uno,
+                            FilterName="writer_pdf_Export",
+                            Overwrite=True,
+                            FilterData=filter_data,
+                        ),
+                    ),
+                )
+            except failure as error:
+                self._raise_if_gone(state, error)
+                raise ConverterError(
+                    f"LibreOffice could not export the letter: {error.Message or error}"
+                ) from None
+            finally:
+                with contextlib.suppress(failure):
+                    document.close(True)
+            return target.read_bytes()
+        finally:
+            watchdog.cancel()
+            source.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
+
+    def _stop_hung(self, pid: int) -> None:
+        """The watchdog: a conversion took too long; kill LibreOffice so that the call returns."""
+        self._timed_out.set()
+        log.warning("LibreOffice exceeded the conversion timeout; stopping it")
+        _kill(pid)
+
+    def _raise_if_gone(self, state: _State, error: Exception) -> None:
+        """After a UNO error: raise :class:`_LibreOfficeGone` if LibreOffice died or hung up."""
+        if self._timed_out.is_set() or not _alive(state.pid):
+            raise _LibreOfficeGone(str(error))
+        disposed = _uno().getClass("com.sun.star.lang.DisposedException")
+        if isinstance(error, disposed):
+            raise _LibreOfficeGone(str(error))
+
+
+class _LibreOfficeGone(Exception):
+    """LibreOffice died, hung up or cannot be reached (internal: the converter restarts it)."""
+
+
+def _properties(uno: ModuleType, **values: Any) -> tuple[Any, ...]:
+    """UNO ``PropertyValue`` structs from keyword arguments."""
+    properties = []
+    for name, value in values.items():
+        prop = uno.createUnoStruct("com.sun.star.beans.PropertyValue")
+        prop.Name = name
+        prop.Value = value
+        properties.append(prop)
+    return tuple(properties)

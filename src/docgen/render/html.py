@@ -23,12 +23,11 @@ from typing import Any
 
 import jinja2
 import weasyprint
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from docgen.errors import ForbiddenResource, TemplateError
-from docgen.formatting import FILTERS
+from docgen.render.environment import template_environment
 
 __all__ = ["ASSETS_DIR", "PDF_VARIANT", "STYLESHEET", "HtmlRenderer", "template_environment"]
 
@@ -38,20 +37,6 @@ ASSETS_DIR = "assets"
 """The only folder (inside the templates folder) a letter may load files from."""
 STYLESHEET = "assets/letter.css"
 """The stylesheet applied to every HTML letter, relative to the templates folder."""
-
-
-def template_environment(root: Path | None, *, autoescape: bool) -> jinja2.Environment:
-    """The sandboxed Jinja2 environment every template is rendered in (HTML and DOCX)."""
-    environment = ImmutableSandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(root) if root is not None else None,
-        autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
-    environment.filters.update(FILTERS)
-    return environment
 
 
 class _AssetFetcher(URLFetcher):  # type: ignore[misc]
