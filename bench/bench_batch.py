@@ -132,8 +132,6 @@ def role_of(process: Any, root_pid: int) -> tuple[str, str]:
         command = " ".join(str(part) for part in process.cmdline())
     except psutil.Error:
         return "other", "?"
-    if "unoserver.server" in command:
-        return "LibreOffice", "unoserver"
     if name in ("soffice.bin", "oosplash", "soffice"):
         return "LibreOffice", name
     if "spawn_main" in command:
@@ -296,14 +294,16 @@ class Outcome:
     """The first errors from the manifest."""
 
 
-def issue_batch(source: Path, workers: int) -> Outcome:
+def issue_batch(source: Path, workers: int, shared: bool = True) -> Outcome:
     """Issue every request in ``source`` with a fresh register and output folder."""
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as scratch:
         work = Path(scratch)
         settings = Settings.load(
             letter_register={"path": str(work / "register.sqlite3")}, output=str(work / "letters")
         )
-        runner = BatchRunner(settings, workers=workers, out_dir=work / "letters")
+        runner = BatchRunner(
+            settings, workers=workers, out_dir=work / "letters", share_libreoffice=shared
+        )
         manifest = work / "manifest.jsonl"
         timeline = Timeline()
         summary = runner.run(read_records(source), manifest=manifest, progress=timeline)
@@ -328,7 +328,9 @@ class RunResult:
     cpu_seconds: float
     """CPU time of the whole process tree (main, workers, LibreOffice)."""
     converter_starts: int
-    """LibreOffice converters (unoserver) started."""
+    """LibreOffice processes (soffice.bin) started."""
+    shared: bool = True
+    """Whether the workers shared one LibreOffice."""
     worker_processes: int
     orphans: list[tuple[str, int]] = field(default_factory=list)
     """Processes of the run still alive after it, outside the tree: (kind, RSS bytes)."""
@@ -382,7 +384,9 @@ class RunResult:
         return max((sample.total for sample in self.samples), default=0)
 
 
-def run_batch(source: Path, workers: int, *, own_process: bool = False) -> RunResult:
+def run_batch(
+    source: Path, workers: int, *, shared: bool = True, own_process: bool = False
+) -> RunResult:
     """Issue a batch, here or in a fresh Python process, sampling the process tree meanwhile.
 
     In its own process the "main" memory is that of a process that only runs the batch, not
@@ -393,6 +397,8 @@ def run_batch(source: Path, workers: int, *, own_process: bool = False) -> RunRe
             report = Path(scratch) / "outcome.json"
             command = [sys.executable, __file__, "--child", str(source), "--workers",
                        str(workers), "--child-report", str(report)]  # fmt: skip
+            if not shared:
+                command.append("--separate-libreoffice")
             child = subprocess.Popen(command)
             with TreeSampler(psutil.Process(child.pid)) as sampler:
                 code = child.wait()
@@ -401,13 +407,14 @@ def run_batch(source: Path, workers: int, *, own_process: bool = False) -> RunRe
             outcome = Outcome(**json.loads(report.read_text("utf-8")))
     else:
         with TreeSampler() as sampler:
-            outcome = issue_batch(source, workers)
+            outcome = issue_batch(source, workers, shared)
     left = sampler.orphans()
     result = RunResult(
         outcome=outcome,
         samples=sampler.samples,
         cpu_seconds=sampler.cpu_seconds(),
-        converter_starts=sampler.count("unoserver"),
+        converter_starts=sampler.count("soffice.bin"),
+        shared=shared,
         worker_processes=sampler.count("worker"),
     )
     for process, kind in left:
@@ -420,9 +427,9 @@ def run_batch(source: Path, workers: int, *, own_process: bool = False) -> RunRe
     return result
 
 
-def child_main(source: Path, workers: int, report: Path) -> None:
+def child_main(source: Path, workers: int, report: Path, shared: bool) -> None:
     """In the fresh process: run the batch, write what happened as JSON."""
-    outcome = issue_batch(source, workers)
+    outcome = issue_batch(source, workers, shared)
     report.write_text(json.dumps(outcome.__dict__), "utf-8")
 
 
@@ -449,10 +456,11 @@ def report_problems(result: RunResult) -> None:
             f"          problem: {result.worker_processes} worker processes seen for "
             f"{result.workers} workers (workers died and were replaced?)"
         )
-    if result.converter_starts > result.workers:
+    expected = 1 if result.shared else result.workers
+    if result.converter_starts > expected * max(1, math.ceil(result.letters / 250)):
         print(
-            f"          problem: LibreOffice converter started {result.converter_starts} times "
-            f"for {result.workers} workers (restarted after a crash or timeout?)"
+            f"          problem: LibreOffice started {result.converter_starts} times for "
+            f"{result.workers} workers (restarted after a crash or timeout?)"
         )
     if result.orphans:
         kinds = Counter(kind for kind, _ in result.orphans)
@@ -559,14 +567,14 @@ def breakdown(sample: Sample) -> str:
     )
 
 
-def memory_run(letters: int, workers: int, scratch: Path) -> None:
+def memory_run(letters: int, workers: int, scratch: Path, shared: bool) -> None:
     """Part 3: a long mixed run at every core; peak RSS of the tree at 10%, 50% and 100%."""
     source = write_jsonl(scratch / "mixed.jsonl", mixed(letters, "MEM"))
     print(
         f"3. memory: {letters} letters, HTML and DOCX alternating, {workers} workers, in a fresh "
         f"process; RSS summed over its process tree every {SAMPLE_SECONDS:g} s"
     )
-    result = run_batch(source, workers, own_process=True)
+    result = run_batch(source, workers, shared=shared, own_process=True)
     if not result.samples or not result.outcome.finished:
         print("    no samples taken")
         return
@@ -576,8 +584,8 @@ def memory_run(letters: int, workers: int, scratch: Path) -> None:
     print(
         f"    {result.rate:.2f} letters/s (first to last finished), wall {result.wall:.1f} s, "
         f"start-up {result.startup:.1f} s, CPU {result.cpu_seconds / result.letters:.2f} "
-        f"s/letter (start-up included); {counts}; {result.converter_starts} LibreOffice "
-        f"converter(s) started for {result.workers} workers"
+        f"s/letter (start-up included); {counts}; LibreOffice started "
+        f"{result.converter_starts} time(s) for {result.workers} workers"
     )
     previous = -math.inf
     segments = []
@@ -627,17 +635,27 @@ def main() -> None:
         "--letters", type=int, default=600, help="letters in the memory run (part 3; target 5000)"
     )
     parser.add_argument("--skip-memory", action="store_true", help="skip part 3")
+    parser.add_argument(
+        "--separate-libreoffice",
+        action="store_true",
+        help="one LibreOffice per worker instead of one shared by all (BatchRunner's default)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--child-report", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:  # the fresh process of a memory run
-        child_main(args.child, args.workers, args.child_report)
+        child_main(args.child, args.workers, args.child_report, not args.separate_libreoffice)
         return
+    shared = not args.separate_libreoffice
     cores = os.cpu_count() or 1
     settings = Settings.load()
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"{cores} cores (os.cpu_count), load average before the bench {load}")
+    print(
+        "LibreOffice: "
+        + ("one shared by all workers" if shared else "one per worker (--separate-libreoffice)")
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-batch-inputs-") as scratch:
         work = Path(scratch)
@@ -656,7 +674,7 @@ def main() -> None:
             cpu: dict[int, list[float]] = {workers: [] for workers in settings_counts}
             for _ in range(args.repeats):
                 for workers in settings_counts:
-                    result = run_batch(source, workers)
+                    result = run_batch(source, workers, shared=shared)
                     runs[workers].append(result)
                     cpu[workers].append(result.cpu_seconds / result.letters)
                     describe_run(kind, result)
@@ -715,7 +733,7 @@ def main() -> None:
 
         # 3. memory over a long mixed run
         if not args.skip_memory:
-            memory_run(args.letters, cores, work)
+            memory_run(args.letters, cores, work, shared)
 
 
 if __name__ == "__main__":

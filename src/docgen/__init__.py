@@ -12,7 +12,9 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
 
 from docgen.catalogue import Catalogue, LetterKind, Service, TemplateFormat
 from docgen.config import Settings
@@ -43,11 +45,35 @@ from docgen.models import (
     Outcome,
     Signatory,
 )
-from docgen.pipeline import Issuer
-from docgen.render import RenderedLetter, Renderer
-from docgen.render.pdf import read_request
 from docgen.reports import Check, IssuedLetter, IssueOutcome, Verdict, VerificationReport
-from docgen.verify import Verifier
+
+if TYPE_CHECKING:
+    from docgen.pipeline import Issuer
+    from docgen.render import RenderedLetter, Renderer
+    from docgen.render.pdf import read_request
+    from docgen.verify import Verifier
+
+# Rendering, signing and verifying bring WeasyPrint, pyHanko and LibreOffice's bridge with
+# them (about 100 MB): they are imported when first used, so that a process that only reads
+# requests or runs a batch's main loop stays small.
+_LAZY = {
+    "Issuer": "docgen.pipeline",
+    "RenderedLetter": "docgen.render",
+    "Renderer": "docgen.render",
+    "Verifier": "docgen.verify",
+    "read_request": "docgen.render.pdf",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the heavier public names on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'docgen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = version("docgen")
 

@@ -9,7 +9,6 @@ import click
 
 from docgen.cli import _Failures, _Options, level_option, pass_options, request_files, with_level
 from docgen.models import LetterRequest
-from docgen.pipeline import Issuer
 from docgen.register import Register
 from docgen.reports import IssueOutcome
 
@@ -52,6 +51,8 @@ def issue(
     A request id already issued returns that same letter, never a second number. A request
     that fails is reported and the others go on; the exit status is then non-zero.
     """
+    from docgen.pipeline import Issuer  # rendering and signing: imported when used
+
     failures = _Failures()
     settings = with_level(options.settings, level)
     with Issuer(settings, prompt=terminal_prompt) as issuer:

@@ -9,7 +9,6 @@ import click
 from docgen.cli import _Failures, _Options, pass_options, request_files
 from docgen.files import write_atomic
 from docgen.models import LetterRequest
-from docgen.render import Renderer
 
 __all__ = ["render"]
 
@@ -41,6 +40,8 @@ def render(
     if output is None and out_dir is None:
         raise click.UsageError("say where to write: -o FILE or --out-dir DIR")
     failures = _Failures()
+    from docgen.render import Renderer  # WeasyPrint and LibreOffice: imported when used
+
     with Renderer(options.settings) as renderer:
         for path in requests:
             with failures.guard(path):

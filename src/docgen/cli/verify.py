@@ -8,11 +8,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from docgen.archive import Archiver
 from docgen.cli import _Failures, _Options, pass_options
 from docgen.files import write_atomic
 from docgen.reports import Verdict, VerificationReport
-from docgen.verify import Verifier
 
 __all__ = ["EXIT_INVALID", "EXIT_UNCHECKED", "timestamp", "verify"]
 
@@ -107,6 +105,8 @@ def verify(
         raise click.UsageError("--only-trust needs at least one --trust certificate")
     roots = list(trust) if only_trust else [*options.settings.verification.trust, *trust]
     at = at_time.replace(tzinfo=UTC) if at_time is not None else None
+    from docgen.verify import Verifier  # pyHanko's validation: imported when used
+
     verifier = Verifier.from_settings(
         options.settings, trust=roots, use_register=not no_register, at=at, online=not offline
     )
@@ -137,6 +137,8 @@ def timestamp(options: _Options, files: tuple[Path, ...]) -> None:
     Each file is replaced atomically by its refreshed version; a file that cannot be refreshed
     is left as it was and reported. Run it before the newest timestamp's certificate expires.
     """
+    from docgen.archive import Archiver  # pyHanko's validation: imported when used
+
     archiver = Archiver(options.settings)
     failures = _Failures()
     for path in files:

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from docgen.catalogue import Catalogue, Service, TemplateFormat
 from docgen.config import Settings
 from docgen.context import build_context
 from docgen.models import LetterRequest
 from docgen.render.converter import LibreOfficeConverter
-from docgen.render.docx import DocxRenderer
-from docgen.render.html import HtmlRenderer
 from docgen.render.pdf import finish
 from docgen.resources import Closing
+
+if TYPE_CHECKING:
+    from docgen.render.docx import DocxRenderer
+    from docgen.render.html import HtmlRenderer
 
 __all__ = ["RenderedLetter", "Renderer"]
 
@@ -63,8 +66,13 @@ class Renderer(Closing):
         self.catalogue = catalogue or Catalogue.load(settings.templates / "catalogue.toml")
         self._owns_converter = converter is None
         self.converter = converter or LibreOfficeConverter(settings.converter)
-        self.html = HtmlRenderer(self.catalogue.root)
-        self.docx = DocxRenderer(self.catalogue.root, self.converter)
+        # imported here: WeasyPrint and docxtpl are heavy, and importing docgen.render (for
+        # docgen.render.pdf, say) must not load them in processes that never render
+        from docgen.render.docx import DocxRenderer
+        from docgen.render.html import HtmlRenderer
+
+        self.html: HtmlRenderer = HtmlRenderer(self.catalogue.root)
+        self.docx: DocxRenderer = DocxRenderer(self.catalogue.root, self.converter)
 
     def close(self) -> None:
         """Stop the converter if this renderer started it."""

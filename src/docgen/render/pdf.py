@@ -19,7 +19,6 @@ import io
 from datetime import UTC, datetime
 from html import escape
 
-import weasyprint
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -123,6 +122,8 @@ def _stamp_pdf(label: str) -> bytes:
         "border:1.5pt solid #c11;height:9mm;line-height:9mm;text-align:center;"
         "letter-spacing:1pt}</style><body>" + escape(label) + "</body>"
     )
+    import weasyprint  # only drafts need it: verifying letters must not load WeasyPrint
+
     pdf: bytes = weasyprint.HTML(string=html).write_pdf(pdf_variant="pdf/a-3b")
     return pdf
 
