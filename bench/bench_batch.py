@@ -329,9 +329,9 @@ class RunResult:
     """CPU time of the whole process tree (main, workers, LibreOffice)."""
     converter_starts: int
     """LibreOffice processes (soffice.bin) started."""
+    worker_processes: int
     shared: bool = True
     """Whether the workers shared one LibreOffice."""
-    worker_processes: int
     orphans: list[tuple[str, int]] = field(default_factory=list)
     """Processes of the run still alive after it, outside the tree: (kind, RSS bytes)."""
 
