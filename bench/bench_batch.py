@@ -456,7 +456,7 @@ def report_problems(result: RunResult) -> None:
             f"          problem: {result.worker_processes} worker processes seen for "
             f"{result.workers} workers (workers died and were replaced?)"
         )
-    expected = 1 if result.shared else result.workers
+    expected = 2 * (1 if result.shared else result.workers)  # a new profile: started twice
     if result.converter_starts > expected * max(1, math.ceil(result.letters / 250)):
         print(
             f"          problem: LibreOffice started {result.converter_starts} times for "

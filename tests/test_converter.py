@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import os
 import signal
+import subprocess
+import sys
+import threading
 import time
+import zipfile
+from pathlib import Path
 
 import pytest
 from docx import Document
@@ -22,6 +28,54 @@ def _docx(text: str) -> bytes:
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def _docx_linking(url: str) -> bytes:
+    """A DOCX whose only picture is an external link to ``url``."""
+    document = Document()
+    document.add_paragraph("gambar tertaut")
+    out = io.BytesIO()
+    document.save(out)
+    source = zipfile.ZipFile(io.BytesIO(out.getvalue()))
+    linked = io.BytesIO()
+    with zipfile.ZipFile(linked, "w") as sink:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "word/document.xml":
+                data = data.replace(b"</w:body>", _LINKED_PICTURE + b"</w:body>", 1)
+            if info.filename == "word/_rels/document.xml.rels":
+                link = (
+                    f'<Relationship Id="rIdLinked" Type="http://schemas.openxmlformats.org/'
+                    f'officeDocument/2006/relationships/image" Target="{url}" '
+                    f'TargetMode="External"/></Relationships>'
+                )
+                data = data.replace(b"</Relationships>", link.encode())
+            sink.writestr(info, data)
+    return linked.getvalue()
+
+
+_LINKED_PICTURE = (
+    b'<w:p><w:r><w:drawing><wp:inline xmlns:wp="http://schemas.openxmlformats.org/'
+    b'drawingml/2006/wordprocessingDrawing"><wp:extent cx="914400" cy="914400"/>'
+    b'<wp:docPr id="99" name="linked"/><a:graphic xmlns:a="http://schemas.openxmlformats.org/'
+    b'drawingml/2006/main"><a:graphicData uri="http://schemas.openxmlformats.org/drawingml/'
+    b'2006/picture"><pic:pic xmlns:pic="http://schemas.openxmlformats.org/drawingml/2006/'
+    b'picture"><pic:nvPicPr><pic:cNvPr id="99" name="linked"/><pic:cNvPicPr/></pic:nvPicPr>'
+    b'<pic:blipFill><a:blip xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'relationships" r:link="rIdLinked"/><a:stretch><a:fillRect/></a:stretch></pic:blipFill>'
+    b'<pic:spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="914400" cy="914400"/></a:xfrm>'
+    b'<a:prstGeom prst="rect"><a:avLst/></a:prstGeom></pic:spPr></pic:pic></a:graphicData>'
+    b"</a:graphic></wp:inline></w:drawing></w:r></w:p>"
+)
+
+
+def _alive_process(pid: int) -> bool:
+    """Whether a process runs (not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:
@@ -78,3 +132,99 @@ def test_libreoffice_is_recycled_after_the_configured_number_of_letters() -> Non
         for index in range(3):
             assert converter.docx_to_pdf(_docx(f"surat {index}")).startswith(b"%PDF")
         assert converter.starts == 2  # the third letter came from a fresh LibreOffice
+
+
+def test_converters_sharing_a_folder_share_one_libreoffice(tmp_path: Path) -> None:
+    settings = ConverterSettings(shared_folder=tmp_path / "lo")
+    first, second = LibreOfficeConverter(settings), LibreOfficeConverter(settings)
+    try:
+        assert first.docx_to_pdf(_docx("pertama")).startswith(b"%PDF")
+        assert second.docx_to_pdf(_docx("kedua")).startswith(b"%PDF")
+        assert (first.starts, second.starts) == (1, 0)
+        assert first.pid is not None and first.pid == second.pid
+        pid = first.pid
+        first.close()  # stops the LibreOffice it started; the other converter starts another
+        assert not _alive_process(pid)
+        assert second.docx_to_pdf(_docx("ketiga")).startswith(b"%PDF")
+        assert second.starts == 1 and second.pid not in (None, pid)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_conversion_over_the_timeout_is_stopped_and_the_next_one_works(tmp_path: Path) -> None:
+    folder = tmp_path / "lo"
+    hasty = LibreOfficeConverter(ConverterSettings(shared_folder=folder, timeout_seconds=0.001))
+    patient = LibreOfficeConverter(ConverterSettings(shared_folder=folder))
+    try:
+        assert patient.docx_to_pdf(_docx("pemanasan")).startswith(b"%PDF")
+        pid = patient.pid
+        assert pid is not None
+        with pytest.raises(ConverterError, match="did not finish converting the letter within"):
+            hasty.docx_to_pdf(_docx("terlalu lama"))
+        assert not _alive_process(pid)  # the hung LibreOffice was stopped
+        assert patient.docx_to_pdf(_docx("berikutnya")).startswith(b"%PDF")
+        assert patient.pid not in (None, pid)
+    finally:
+        hasty.close()
+        patient.close()
+
+
+_CONVERT_AND_WAIT = """
+import io, sys, time
+from docx import Document
+from docgen.render.converter import LibreOfficeConverter
+document = Document()
+document.add_paragraph("x")
+out = io.BytesIO()
+document.save(out)
+converter = LibreOfficeConverter()
+converter.docx_to_pdf(out.getvalue())
+print(converter.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_libreoffice_dies_with_the_process_that_started_it() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CONVERT_AND_WAIT], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        pid = int(child.stdout.readline())
+        assert _alive_process(pid)
+    finally:
+        child.kill()  # SIGKILL: no clean-up code of docgen's runs
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    deadline = time.monotonic() + 10
+    while _alive_process(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive_process(pid)
+
+
+def test_libreoffice_fetches_no_linked_picture(tmp_path: Path) -> None:
+    # a DOCX whose body links an external image: LibreOffice must not fetch it
+    requested: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/pixel.png"
+        with LibreOfficeConverter() as converter:
+            assert converter.docx_to_pdf(_docx_linking(url)).startswith(b"%PDF")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert requested == []

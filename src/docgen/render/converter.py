@@ -67,7 +67,18 @@ PDFA_FILTER_DATA: Mapping[str, bool | int] = {
 _DOCX_IMPORT_FILTER = "MS Word 2007 XML"  # never let LibreOffice guess: bad input must fail
 _RESTART_REQUESTED = 81  # soffice.bin's exit status after it initialised a new profile
 _NEVER_EXECUTE = 0  # com.sun.star.document.MacroExecMode.NEVER_EXECUTE
-_NO_UPDATE = 0  # com.sun.star.document.UpdateDocMode.NO_UPDATE: never fetch linked content
+_NO_UPDATE = 0  # com.sun.star.document.UpdateDocMode.NO_UPDATE: never update links
+_UNTRUSTED_REFERER = "https://untrusted.invalid/"
+"""Who LibreOffice is told a document comes from: not a trusted place, so that, with the
+profile's BlockUntrustedRefererLinks, it fetches no linked picture or file (a template is
+trusted, but nothing in a letter needs the network or other files, so none is reached)."""
+_PROFILE_SETTINGS = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry"
+ xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting"><prop
+ oor:name="BlockUntrustedRefererLinks" oor:op="fuse"><value>true</value></prop></item>
+</oor:items>
+"""
 
 
 def _uno() -> ModuleType:
@@ -296,6 +307,10 @@ class LibreOfficeConverter(Closing):
         binary = _soffice_binary(settings.soffice)
         self._disconnect()
         pipe = f"docgen-{secrets.token_hex(16)}"
+        settings_file = self._folder / "profile" / "user" / "registrymodifications.xcu"
+        if not settings_file.exists():  # a new profile: LibreOffice merges these settings in
+            settings_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            settings_file.write_text(_PROFILE_SETTINGS, "utf-8")
         profile = (self._folder / "profile").as_uri()
         command = [
             binary, f"-env:UserInstallation={profile}",
@@ -382,6 +397,7 @@ class LibreOfficeConverter(Closing):
                         FilterName=_DOCX_IMPORT_FILTER,
                         MacroExecutionMode=_NEVER_EXECUTE,
                         UpdateDocMode=_NO_UPDATE,
+                        Referer=_UNTRUSTED_REFERER,
                     ),
                 )
             except failure as error:
