@@ -52,7 +52,7 @@ from docgen.errors import (
     ServiceUnavailable,
 )
 from docgen.models import LetterRequest
-from docgen.sign import PassphrasePrompt, open_backend
+from docgen.sign.passphrase import PassphrasePrompt
 
 __all__ = ["BatchRunner", "BatchSummary", "ManifestRow", "Progress"]
 
@@ -125,26 +125,43 @@ def _given(secret: str | None) -> PassphrasePrompt | None:
 # ------------------------------------------------------------------ worker process side
 
 _worker_issuer: Any = None
+_worker_setup: tuple[Settings, dict[str, str]] | None = None
 
 
 def _start_worker(settings: Settings, passphrases: dict[str, str]) -> None:
-    """Build the worker's Issuer once; passphrases the main process asked for come along."""
-    from docgen.pipeline import Issuer
+    """Remember the settings; the Issuer is built on the first task (see :func:`_issuer`)."""
+    global _worker_setup
+    _worker_setup = (settings, passphrases)
 
+
+def _issuer() -> Any:
+    """The worker's Issuer, built once: keys opened (passphrases from the main process)."""
     global _worker_issuer
-    signers = {}
-    for directorate, key in settings.signing.keys.items():
-        signers[directorate] = open_backend(key, _given(passphrases.get(directorate)))
-    _worker_issuer = Issuer(settings, signers=signers)
-    # a pool worker ends through multiprocessing, which runs Finalize callbacks but no atexit
-    # handlers: this is what stops the worker's LibreOffice when the run is over
-    multiprocessing.util.Finalize(None, _worker_issuer.close, exitpriority=10)
+    if _worker_issuer is None:
+        from docgen.pipeline import Issuer
+        from docgen.sign import open_backend
+
+        assert _worker_setup is not None
+        settings, passphrases = _worker_setup
+        signers = {}
+        for directorate, key in settings.signing.keys.items():
+            signers[directorate] = open_backend(key, _given(passphrases.get(directorate)))
+        _worker_issuer = Issuer(settings, signers=signers)
+        # a pool worker ends through multiprocessing, which runs Finalize callbacks but no
+        # atexit handlers: this is what stops the LibreOffice a worker started
+        multiprocessing.util.Finalize(None, _worker_issuer.close, exitpriority=10)
+    return _worker_issuer
+
+
+def _open_keys_in_worker() -> None:
+    """The run's first task: a wrong passphrase or unreadable key fails here, cleanly."""
+    _issuer()
 
 
 def _issue_in_worker(position: str, request_json: str, out_dir: str | None) -> ManifestRow:
     from docgen.pipeline import Issuer
 
-    issuer: Issuer = _worker_issuer
+    issuer: Issuer = _issuer()
     request = LetterRequest.model_validate_json(request_json)
     deadline = time.monotonic() + _WAIT_FOR_OTHER_RUN
     pause = 0.2
@@ -251,9 +268,6 @@ class BatchRunner:
         summary = BatchSummary()
         manifest.parent.mkdir(parents=True, exist_ok=True)
         secrets = dict(passphrases or {})
-        for directorate, key in self.settings.signing.keys.items():
-            # open every key here first: a wrong passphrase stops the run before it starts
-            open_backend(key, _given(secrets.get(directorate)))
         out = str(self.out_dir) if self.out_dir else None
         context = multiprocessing.get_context("spawn")  # no inherited locks or connections
         with contextlib.ExitStack() as stack:
@@ -268,6 +282,9 @@ class BatchRunner:
                     initargs=(settings, secrets),
                 )
             )
+            # one worker opens every key first: a wrong passphrase stops the run before it
+            # starts (the main process itself never loads the cryptography)
+            pool.submit(_open_keys_in_worker).result()
 
             def record_row(row: ManifestRow) -> None:
                 sink.write(row.to_json() + "\n")

@@ -11,7 +11,6 @@ import click
 from docgen.catalogue import Catalogue
 from docgen.cli import _Options, pass_options
 from docgen.render.environment import template_environment
-from docgen.templatecheck import check_catalogue
 
 __all__ = ["services", "templates"]
 
@@ -44,6 +43,8 @@ def templates() -> None:
 def check(options: _Options) -> None:
     """Prove every variable and filter each template uses exists; exit 1 otherwise."""
     catalogue = _catalogue(options)
+    from docgen.templatecheck import check_catalogue  # reads DOCX templates: docxtpl
+
     problems = check_catalogue(catalogue, template_environment(None, autoescape=True))
     for problem in problems:
         click.echo(str(problem), err=True)

@@ -24,7 +24,6 @@ from docgen.config import Settings
 from docgen.context import build_context
 from docgen.models import LetterRequest
 from docgen.render.converter import LibreOfficeConverter
-from docgen.render.pdf import finish
 from docgen.resources import Closing
 
 if TYPE_CHECKING:
@@ -66,8 +65,8 @@ class Renderer(Closing):
         self.catalogue = catalogue or Catalogue.load(settings.templates / "catalogue.toml")
         self._owns_converter = converter is None
         self.converter = converter or LibreOfficeConverter(settings.converter)
-        # imported here: WeasyPrint and docxtpl are heavy, and importing docgen.render (for
-        # docgen.render.pdf, say) must not load them in processes that never render
+        # imported here: WeasyPrint, docxtpl and pyHanko are heavy, and importing docgen.render
+        # (for docgen.render.environment, say) must not load them in processes that never render
         from docgen.render.docx import DocxRenderer
         from docgen.render.html import HtmlRenderer
 
@@ -121,6 +120,8 @@ class Renderer(Closing):
         )
         template = service.template_for(request.decision.outcome)
         path = self.html if service.format is TemplateFormat.HTML else self.docx
+        from docgen.render.pdf import finish
+
         draft = number is None
         pdf = finish(
             path.render(template, context),

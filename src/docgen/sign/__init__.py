@@ -13,15 +13,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from docgen.errors import SigningError
-from docgen.sign.backends import (
-    LocalKeySigner,
-    PassphrasePrompt,
-    SignerBackend,
-    open_backend,
-    read_passphrase,
-)
+from docgen.sign.passphrase import PassphrasePrompt, read_passphrase
 
 if TYPE_CHECKING:
+    from docgen.sign.backends import LocalKeySigner, SignerBackend, open_backend
     from docgen.sign.pades import QR_ANCHOR, SIGNATURE_ANCHOR, PadesSigner, SignedPdf
     from docgen.sign.remote import (
         RemoteBackend,
@@ -30,9 +25,12 @@ if TYPE_CHECKING:
         SignatureField,
     )
 
-# The PAdES step lays out the visible signature with WeasyPrint: imported on first use, so
-# that opening a key (a batch's main process checks every passphrase) does not load it.
+# pyHanko, cryptography and (for the visible signature) WeasyPrint are imported on first use,
+# so that a process that only asks for passphrases (a batch's main process) stays small.
 _LAZY = {
+    "LocalKeySigner": "docgen.sign.backends",
+    "SignerBackend": "docgen.sign.backends",
+    "open_backend": "docgen.sign.backends",
     "QR_ANCHOR": "docgen.sign.pades",
     "SIGNATURE_ANCHOR": "docgen.sign.pades",
     "PadesSigner": "docgen.sign.pades",
@@ -45,7 +43,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import the PAdES and remote-signing names on first use."""
+    """Import the key, PAdES and remote-signing names on first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'docgen.sign' has no attribute {name!r}")

@@ -17,8 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_p
 
 from docgen.config import KeySettings
 from docgen.errors import SigningError
+from docgen.sign.passphrase import PassphrasePrompt, read_passphrase
 
 __all__ = [
     "LocalKeySigner",
@@ -44,9 +43,6 @@ __all__ = [
     "open_backend",
     "read_passphrase",
 ]
-
-PassphrasePrompt = Callable[[str], str]
-"""Asks a person for a passphrase; the argument says which key it is for."""
 
 
 class LocalKeySigner(Signer):
@@ -91,26 +87,6 @@ class SignerBackend:
     """The signing certificate's subject, as people read it."""
     kind: str
     """Which backend: ``pkcs12``, ``pem``, ``pkcs11`` (later ``remote``)."""
-
-
-def read_passphrase(settings: KeySettings, prompt: PassphrasePrompt | None = None) -> bytes | None:
-    """The key's passphrase: from its environment variable, its file, or a prompt.
-
-    Returns None when no source is configured and there is nobody to ask (an unencrypted key).
-    """
-    if settings.passphrase_env and os.environ.get(settings.passphrase_env):
-        return os.environ[settings.passphrase_env].encode()
-    if settings.passphrase_file is not None:
-        try:
-            lines = settings.passphrase_file.read_text("utf-8").splitlines()
-        except OSError as error:
-            raise SigningError(
-                f"Cannot read the passphrase file {settings.passphrase_file}: {error.strerror}"
-            ) from None
-        return lines[0].encode() if lines else b""
-    if prompt is not None:
-        return prompt(str(settings.pkcs12 or settings.key)).encode()
-    return None
 
 
 def common_name(certificate: x509.Certificate) -> str:
