@@ -9,11 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from docgen.batch import BatchRunner, InputFormat, count_records, read_records
@@ -342,3 +344,51 @@ def test_the_bundled_csv_and_json_lines_batches_hold_the_same_requests() -> None
     }
     assert from_csv == from_jsonl
     assert len(from_csv) == len(list(EXAMPLES.glob("*.json")))
+
+
+def _libreoffices_started_by_children() -> set[int]:
+    """soffice.bin processes whose parent is a child of this process (a batch worker)."""
+    found = set()
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1]
+            stats[int(entry.name)] = (name, int(rest.split()[1]))
+    children = {pid for pid, (_, parent) in stats.items() if parent == os.getpid()}
+    for pid, (name, parent) in stats.items():
+        if name == "soffice.bin" and parent in children:
+            found.add(pid)
+    return found
+
+
+@pytest.mark.parametrize(("share", "expected"), [(True, 1), (False, 2)])
+def test_workers_share_one_libreoffice_unless_asked_otherwise(
+    tmp_path: Path, pki: DemoPki, share: bool, expected: int
+) -> None:
+    source = tmp_path / "docx.jsonl"
+    ids = _write_batch(source, 8, bad=False, docx_every=1)
+    most = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal most
+        while not done.is_set():
+            most = max(most, len(_libreoffices_started_by_children()))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        runner = BatchRunner(_settings(tmp_path), workers=2, share_libreoffice=share)
+        summary = runner.run(read_records(source), manifest=tmp_path / "manifest.jsonl")
+    finally:
+        done.set()
+        watcher.join()
+    assert summary.counts == {"issued": 8}
+    _assert_each_issued_once(tmp_path / "register.sqlite3", ids)
+    assert most == expected  # LibreOffices running at once
+    assert not _libreoffices_started_by_children(), "the workers stopped their LibreOffice"

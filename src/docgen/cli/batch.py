@@ -87,6 +87,12 @@ def _asked_passphrases(settings: Settings) -> dict[str, str]:
     help="Manifest file [default: OUT/manifest-<input name>.jsonl].",
 )
 @click.option("--dry-run", is_flag=True, help="Validate every record; issue nothing.")
+@click.option(
+    "--libreoffice-per-worker",
+    is_flag=True,
+    help="One LibreOffice per worker, not one shared: DOCX-heavy runs go faster, with "
+    "200-300 MB more memory per worker.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @level_option
 @pass_options
@@ -98,6 +104,7 @@ def batch(
     workers: int | None,
     manifest: Path | None,
     dry_run: bool,
+    libreoffice_per_worker: bool,
     quiet: bool,
     level: str | None,
 ) -> None:  # fmt: skip
@@ -129,7 +136,9 @@ def batch(
     root = out_dir or settings.output
     name = path.stem if path is not None else "stdin"
     target = manifest or root / f"manifest-{name}.jsonl"
-    runner = BatchRunner(settings, workers=workers, out_dir=out_dir)
+    runner = BatchRunner(
+        settings, workers=workers, out_dir=out_dir, share_libreoffice=not libreoffice_per_worker
+    )
 
     def tell(row: ManifestRow) -> None:
         again = " (retryable)" if row.retryable else ""
