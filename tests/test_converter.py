@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import json
 import os
 import signal
 import subprocess
@@ -228,3 +229,20 @@ def test_libreoffice_fetches_no_linked_picture(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert requested == []
+
+
+def test_a_stale_shared_folder_never_kills_another_process(tmp_path: Path) -> None:
+    # the folder names a process id from before a reboot, now used by an unrelated process
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    folder = tmp_path / "lo"
+    folder.mkdir()
+    stale = {"pid": bystander.pid, "pipe": "docgen-before-the-reboot", "converted": 3}
+    (folder / "state.json").write_text(json.dumps(stale))
+    try:
+        with LibreOfficeConverter(ConverterSettings(shared_folder=folder)) as converter:
+            assert converter.docx_to_pdf(_docx("setelah reboot")).startswith(b"%PDF")
+            assert converter.starts == 1 and converter.pid != bystander.pid
+        assert bystander.poll() is None, "the unrelated process was left alone"
+    finally:
+        bystander.kill()
+        bystander.wait()

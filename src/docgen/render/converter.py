@@ -151,8 +151,25 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _kill(pid: int) -> None:
-    """Kill a LibreOffice and whatever it started (it leads a process group of its own)."""
+def _running(pid: int, pipe: str) -> bool:
+    """Whether ``pid`` is the LibreOffice listening on ``pipe``, still alive.
+
+    The command line is compared because a shared folder outlives its LibreOffice: after a
+    reboot, its process id may belong to anything.
+    """
+    if not pid or not pipe or not _alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return f"name={pipe};".encode() in cmdline.read()
+    except OSError:
+        return False
+
+
+def _kill(pid: int, pipe: str) -> None:
+    """Kill the LibreOffice on ``pipe`` and whatever it started (a process group of its own)."""
+    if not _running(pid, pipe):
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -209,7 +226,7 @@ class LibreOfficeConverter(Closing):
     def pid(self) -> int | None:
         """Process id of the LibreOffice in use, if one runs."""
         state = self._read_state()
-        return state.pid if state.pid and _alive(state.pid) else None
+        return state.pid if _running(state.pid, state.pipe) else None
 
     def docx_to_pdf(self, docx: bytes) -> bytes:
         """Convert a DOCX document to PDF/A-3b; start a fresh LibreOffice once if it died."""
@@ -220,7 +237,7 @@ class LibreOfficeConverter(Closing):
                     pdf = self._convert(state, docx)
                 except _LibreOfficeGone as gone:
                     self._disconnect()
-                    _kill(state.pid)
+                    _kill(state.pid, state.pipe)
                     if self._timed_out.is_set():
                         raise ConverterError(
                             "LibreOffice did not finish converting the letter within "
@@ -241,7 +258,9 @@ class LibreOfficeConverter(Closing):
         with self._lock:
             self._disconnect()
             for process in self._started:
-                _kill(process.pid)
+                if process.poll() is None:  # not reaped yet, so the process id is still its own
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(process.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=10)
             self._started.clear()
@@ -289,15 +308,15 @@ class LibreOfficeConverter(Closing):
         if state.pid and recycle and state.converted >= recycle:
             log.info("recycling LibreOffice after %d letters", state.converted)
             self._disconnect()
-            _kill(state.pid)
+            _kill(state.pid, state.pipe)
             state = _State()
-        if state.pid and _alive(state.pid):
+        if _running(state.pid, state.pipe):
             if self._bridge is not None and self._bridge.pipe == state.pipe:
                 return state
             with contextlib.suppress(_LibreOfficeGone):
                 self._connect(state.pipe, deadline=time.monotonic() + 5)
                 return state
-            _kill(state.pid)
+            _kill(state.pid, state.pipe)
         state = self._start()
         self._write_state(state)
         return state
@@ -327,7 +346,7 @@ class LibreOfficeConverter(Closing):
             except _LibreOfficeGone:
                 if process.poll() == _RESTART_REQUESTED:
                     continue
-                _kill(process.pid)
+                _kill(process.pid, pipe)
                 raise ConverterError(
                     "LibreOffice did not start within "
                     f"{settings.startup_timeout_seconds:g} s (is libreoffice-writer installed?)"
@@ -379,7 +398,7 @@ class LibreOfficeConverter(Closing):
         target = source.with_suffix(".pdf")
         failure = uno.getClass("com.sun.star.uno.Exception")
         self._timed_out.clear()
-        watchdog = threading.Timer(self._settings.timeout_seconds, self._stop_hung, (state.pid,))
+        watchdog = threading.Timer(self._settings.timeout_seconds, self._stop_hung, (state,))
         try:
             fd = os.open(source, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as sink:
@@ -439,15 +458,15 @@ class LibreOfficeConverter(Closing):
             source.unlink(missing_ok=True)
             target.unlink(missing_ok=True)
 
-    def _stop_hung(self, pid: int) -> None:
+    def _stop_hung(self, state: _State) -> None:
         """The watchdog: a conversion took too long; kill LibreOffice so that the call returns."""
         self._timed_out.set()
         log.warning("LibreOffice exceeded the conversion timeout; stopping it")
-        _kill(pid)
+        _kill(state.pid, state.pipe)
 
     def _raise_if_gone(self, state: _State, error: Exception) -> None:
         """After a UNO error: raise :class:`_LibreOfficeGone` if LibreOffice died or hung up."""
-        if self._timed_out.is_set() or not _alive(state.pid):
+        if self._timed_out.is_set() or not _running(state.pid, state.pipe):
             raise _LibreOfficeGone(str(error))
         disposed = _uno().getClass("com.sun.star.lang.DisposedException")
         if isinstance(error, disposed):

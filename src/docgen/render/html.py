@@ -29,7 +29,7 @@ from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherRespons
 from docgen.errors import ForbiddenResource, TemplateError
 from docgen.render.environment import template_environment
 
-__all__ = ["ASSETS_DIR", "PDF_VARIANT", "STYLESHEET", "HtmlRenderer", "template_environment"]
+__all__ = ["ASSETS_DIR", "PDF_VARIANT", "STYLESHEET", "HtmlRenderer"]
 
 PDF_VARIANT = "pdf/a-3b"
 """The PDF/A part and level of HTML letters (3b: attachments allowed)."""
