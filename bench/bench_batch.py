@@ -4,13 +4,16 @@ Works on the reference requests (``examples/ilmate-pertek-baja-approved.json`` f
 ``examples/ikft-pertek-ban-approved.json`` for the DOCX path), copied with distinct request ids
 into a temporary JSON Lines file per path. Every batch run has its own temporary register and
 output folder. While a run goes on, a background thread samples the RSS of the whole process
-tree (this process, the workers, their LibreOffice converters) every 0.2 s. Prints:
+tree (this process, the workers, their LibreOffice) every 0.2 s. The workers share one
+LibreOffice, as ``BatchRunner`` does by default; ``--separate-libreoffice`` gives each its own.
+Prints:
 
 1. Throughput of ``BatchRunner`` per path at 1 worker and at every core (``os.cpu_count()``):
    letters per second from the first finished letter to the last, so the workers' start-up
-   (opening keys, loading fonts, each worker's own LibreOffice for DOCX) is left out and shown
+   (opening keys, loading fonts, starting LibreOffice for DOCX) is left out and shown
    separately, with the total wall time and the CPU seconds per letter of the whole process
-   tree. Target: speed-up 1 -> all at least 1.7x on 2 cores.
+   tree. Target: speed-up 1 -> all at least 1.7x on 2 cores. The DOCX path is also run at every
+   core with the other LibreOffice arrangement, to show what it trades.
 2. The chain of command-line tools a back office would otherwise script per letter, on a few
    letters, extrapolated per letter: HTML ``weasyprint -s letter.css --base-url templates/`` of
    docgen's merged HTML, DOCX ``soffice --headless --convert-to pdf`` of docgen's merged DOCX,
@@ -20,17 +23,17 @@ tree (this process, the workers, their LibreOffice converters) every 0.2 s. Prin
    at every core at least 10x the tools' letters per second, on both paths. CPU seconds per
    letter are printed for both too: on a machine shared with other work they move less than
    wall times do.
-3. Peak memory (sum of RSS over the process tree, LibreOffice's soffice.bin included) of a long
+3. Peak memory (sum of RSS over the process tree, LibreOffice included) of a long
    mixed HTML+DOCX run at every core, as the peak up to 10%, 50% and 100% of the run so that
    growth is visible, by kind of process, with the PSS sum (shared pages counted once) beside
    it. The run is made in a fresh Python process so that "main" is a process that only runs
    the batch. Target: flat, under 600 MB, over 5,000 letters (``--letters 5000``).
 
-Processes a run started that outlive it (a worker's LibreOffice converter left behind when the
-pool shuts down) are reported, then stopped by their process id.
+Processes a run started that outlive it (a LibreOffice left behind when the pool shuts down)
+are reported, then stopped by their process id.
 
 Run: ``.venv/bin/python bench/bench_batch.py [--rate-letters N] [--chain-letters N]
-[--letters N] [--repeats N] [--skip-memory]``
+[--letters N] [--repeats N] [--skip-memory] [--separate-libreoffice]``
 """
 
 from __future__ import annotations
@@ -436,8 +439,9 @@ def child_main(source: Path, workers: int, report: Path, shared: bool) -> None:
 def describe_run(label: str, result: RunResult) -> None:
     """Print one run's line, and any failures and orphans."""
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.outcome.counts.items()))
+    arrangement = "" if result.shared or result.workers == 1 else " (LibreOffice per worker)"
     print(
-        f"    {label:<5} {result.workers} worker{'s' if result.workers > 1 else ' '}: "
+        f"    {label:<5} {result.workers} worker{'s' if result.workers > 1 else ' '}{arrangement}: "
         f"{result.rate:6.2f} letters/s (first to last finished; {result.steady_rate:5.2f} after "
         f"the first {2 * result.workers})   "
         f"start-up to first letter {result.startup:5.1f} s   wall {result.wall:6.1f} s "
@@ -693,6 +697,17 @@ def main() -> None:
                 f"({rates[kind, 1]:.2f} -> {rates[kind, cores]:.2f} letters/s; {steady:4.2f}x "
                 f"after the first letters of each worker)   target >= 1.7x on 2 cores: {target}"
             )
+            if kind == "DOCX" and cores >= 2:
+                # the other LibreOffice arrangement, for the trade-off between speed and memory
+                other = [run_batch(source, cores, shared=not shared) for _ in range(args.repeats)]
+                for result in other:
+                    describe_run(kind, result)
+                rate = statistics.median(r.rate for r in other)
+                print(
+                    f"    {kind:<5} with one LibreOffice "
+                    f"{'per worker' if shared else 'shared by all'} instead: {rate:.2f} "
+                    f"letters/s at {cores} workers = {rate / rates[kind, 1]:4.2f}x one worker"
+                )
 
         load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
         print(f"   (load average now {load})")
