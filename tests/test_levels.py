@@ -54,6 +54,11 @@ def test_each_level_on_each_path_verifies_and_reports_its_timestamps(
     else:
         assert report.revocation is not None and report.revocation.startswith("good")
     assert report.offline is (level == "B-LTA")
+    # bytes after the last revision belong to no signature, timestamp or validation data
+    appended = Verifier.from_settings(settings).verify(letter.path.read_bytes() + b"%x\n")
+    coverage = next(check for check in appended.checks if check.name == "coverage")
+    assert not appended.ok and not coverage.passed
+    assert "bytes after the file's last revision" in coverage.detail
     output = subprocess.run(["pdfsig", str(letter.path)], capture_output=True, text=True).stdout
     first = output.split("Signature #2")[0]
     assert "Signature is Valid" in first

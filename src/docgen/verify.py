@@ -245,7 +245,9 @@ class Verifier:
         )
         facts["signer"] = common_name(status.signing_cert)
         facts["signing_time"] = status.signer_reported_dt
-        status_checks = _status_checks(status, signature.docmdp_level, len(signatures))
+        status_checks = _status_checks(
+            status, signature.docmdp_level, len(signatures), _trailing_bytes(data, reader)
+        )
         if embedded and reader.embedded_timestamp_signatures and status.intact and status.valid:
             # B-LTA: judge trust the long-term way, at the time the document timestamps prove
             status_checks = [
@@ -379,15 +381,33 @@ class Verifier:
         checks.append(Check(name="register", passed=passed, detail=detail))
 
 
-def _status_checks(status: PdfSignatureStatus, docmdp: MDPPerm | None, count: int) -> list[Check]:
+def _trailing_bytes(data: bytes, reader: PdfFileReader) -> int:
+    """How many bytes follow the end of the file's last revision (its ``%%EOF``), line ends aside.
+
+    Such bytes belong to no revision, so neither a signature nor pyHanko's difference analysis
+    (which compares revisions) sees them; a genuine letter ends at its last ``%%EOF``.
+    """
+    end = data.find(b"%%EOF", reader.last_startxref or 0)
+    if end < 0:
+        return 0  # no marker after the last cross-reference section: the reader would refuse it
+    return len(data[end + len(b"%%EOF") :].strip(b"\r\n"))
+
+
+def _status_checks(
+    status: PdfSignatureStatus, docmdp: MDPPerm | None, count: int, trailing: int
+) -> list[Check]:
     coverage = status.coverage
     modification = status.modification_level
     # beyond the signed revision only timestamp and validation-data revisions may follow;
     # anything else (bytes appended without a revision, say) is not covered by the signature
-    whole = coverage is SignatureCoverageLevel.ENTIRE_FILE or (
-        coverage is SignatureCoverageLevel.ENTIRE_REVISION
-        and modification is ModificationLevel.LTA_UPDATES
+    whole = trailing == 0 and (
+        coverage is SignatureCoverageLevel.ENTIRE_FILE
+        or (
+            coverage is SignatureCoverageLevel.ENTIRE_REVISION
+            and modification is ModificationLevel.LTA_UPDATES
+        )
     )
+    uncovered = f"{trailing} bytes after the file's last revision" if trailing else _name(coverage)
     if status.trusted:
         trust_detail = "the signer's certificate chains to a trusted root and was valid"
     elif not status.intact or not status.valid:
@@ -419,7 +439,7 @@ def _status_checks(status: PdfSignatureStatus, docmdp: MDPPerm | None, count: in
             passed=whole,
             detail="the signature covers the whole document"
             if whole
-            else f"the signature does not cover the whole document ({_name(coverage)})",
+            else f"the signature does not cover the whole document ({uncovered})",
         ),
         Check(
             name="modifications",
