@@ -12,9 +12,8 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from docgen.catalogue import Catalogue, LetterKind, Service, TemplateFormat
 from docgen.config import Settings
@@ -34,6 +33,7 @@ from docgen.errors import (
     TemplateError,
     UnknownLetter,
 )
+from docgen.lazy import lazy_names
 from docgen.models import (
     Addressee,
     ApplicationLetter,
@@ -65,14 +65,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the heavier public names on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'docgen' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __version__ = version("docgen")

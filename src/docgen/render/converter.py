@@ -404,7 +404,7 @@ class LibreOfficeConverter(Closing):
             with os.fdopen(fd, "wb") as sink:
                 sink.write(docx)
             watchdog.start()
-            try:
+            with self._uno_errors(state, "convert"):
                 document = self._bridge.desktop.loadComponentFromURL(
                     source.as_uri(),
                     "_blank",
@@ -419,36 +419,17 @@ class LibreOfficeConverter(Closing):
                         Referer=_UNTRUSTED_REFERER,
                     ),
                 )
-            except failure as error:
-                self._raise_if_gone(state, error)
-                raise ConverterError(
-                    f"LibreOffice could not convert the letter: {error.Message or error}"
-                ) from None
             if document is None:
                 raise ConverterError("LibreOffice could not convert the letter: it is not DOCX")
             try:
-                filter_data = uno.Any(
-                    "[]com.sun.star.beans.PropertyValue",
-                    _properties(uno, **PDFA_FILTER_DATA),
-                )
-                uno.invoke(
-                    document,
-                    "storeToURL",
-                    (
-                        target.as_uri(),
-                        _properties(
-                            uno,
-                            FilterName="writer_pdf_Export",
-                            Overwrite=True,
-                            FilterData=filter_data,
-                        ),
-                    ),
-                )
-            except failure as error:
-                self._raise_if_gone(state, error)
-                raise ConverterError(
-                    f"LibreOffice could not export the letter: {error.Message or error}"
-                ) from None
+                with self._uno_errors(state, "export"):
+                    filter_data = uno.Any(
+                        "[]com.sun.star.beans.PropertyValue", _properties(uno, **PDFA_FILTER_DATA)
+                    )
+                    export = _properties(
+                        uno, FilterName="writer_pdf_Export", Overwrite=True, FilterData=filter_data
+                    )
+                    uno.invoke(document, "storeToURL", (target.as_uri(), export))
             finally:
                 with contextlib.suppress(failure):
                     document.close(True)
@@ -457,6 +438,18 @@ class LibreOfficeConverter(Closing):
             watchdog.cancel()
             source.unlink(missing_ok=True)
             target.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _uno_errors(self, state: _State, doing: str) -> Iterator[None]:
+        """UNO errors as :class:`ConverterError`, or :class:`_LibreOfficeGone` if it died."""
+        failure = _uno().getClass("com.sun.star.uno.Exception")
+        try:
+            yield
+        except failure as error:
+            self._raise_if_gone(state, error)
+            raise ConverterError(
+                f"LibreOffice could not {doing} the letter: {error.Message or error}"
+            ) from None
 
     def _stop_hung(self, state: _State) -> None:
         """The watchdog: a conversion took too long; kill LibreOffice so that the call returns."""

@@ -9,10 +9,10 @@ Example::
     signed = PadesSigner(settings).sign(pdf, backend, request.signatory, url)
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from docgen.errors import SigningError
+from docgen.lazy import lazy_names
 from docgen.sign.passphrase import PassphrasePrompt, read_passphrase
 
 if TYPE_CHECKING:
@@ -42,14 +42,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the key, PAdES and remote-signing names on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'docgen.sign' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [
