@@ -346,10 +346,9 @@ def test_the_bundled_csv_and_json_lines_batches_hold_the_same_requests() -> None
     assert len(from_csv) == len(list(EXAMPLES.glob("*.json")))
 
 
-def _libreoffices_started_by_children() -> set[int]:
-    """soffice.bin processes whose parent is a child of this process (a batch worker)."""
-    found = set()
-    stats = {}
+def _processes() -> dict[int, tuple[str, int, str]]:
+    """Every live process: its name, its parent and its state."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -357,12 +356,33 @@ def _libreoffices_started_by_children() -> set[int]:
             except OSError:
                 continue
             name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1]
-            stats[int(entry.name)] = (name, int(rest.split()[1]))
-    children = {pid for pid, (_, parent) in stats.items() if parent == os.getpid()}
-    for pid, (name, parent) in stats.items():
-        if name == "soffice.bin" and parent in children:
-            found.add(pid)
+            found[int(entry.name)] = (name, int(rest.split()[1]), rest.split()[0])
     return found
+
+
+def _batch_workers(processes: dict[int, tuple[str, int, str]]) -> set[int]:
+    """The live children of this process that are multiprocessing workers."""
+    workers = set()
+    for pid, (_, parent, state) in processes.items():
+        if parent == os.getpid() and state != "Z":
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in command:
+                workers.add(pid)
+    return workers
+
+
+def _libreoffices_started_by_children() -> set[int]:
+    """soffice.bin processes whose parent is a child of this process (a batch worker)."""
+    processes = _processes()
+    children = _batch_workers(processes)
+    return {
+        pid
+        for pid, (name, parent, _) in processes.items()
+        if name == "soffice.bin" and parent in children
+    }
 
 
 @pytest.mark.parametrize(("share", "expected"), [(True, 1), (False, 2)])
@@ -392,3 +412,29 @@ def test_workers_share_one_libreoffice_unless_asked_otherwise(
     _assert_each_issued_once(tmp_path / "register.sqlite3", ids)
     assert most == expected  # LibreOffices running at once
     assert not _libreoffices_started_by_children(), "the workers stopped their LibreOffice"
+
+
+def test_workers_are_replaced_after_their_share_of_letters(tmp_path: Path, pki: DemoPki) -> None:
+    source = tmp_path / "long.jsonl"
+    ids = _write_batch(source, 12, bad=False, docx_every=3)
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(_batch_workers(_processes()))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        runner = BatchRunner(_settings(tmp_path), workers=2, recycle_workers_after=3)
+        summary = runner.run(read_records(source), manifest=tmp_path / "manifest.jsonl")
+    finally:
+        done.set()
+        watcher.join()
+    assert summary.counts == {"issued": 12}
+    _assert_each_issued_once(tmp_path / "register.sqlite3", ids)
+    # 12 letters, 3 per worker and 2 workers: a fresh pair takes over after the first 6 letters
+    assert len(seen) == 4
+    assert not _batch_workers(_processes()), "every worker ended"

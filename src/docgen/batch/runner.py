@@ -201,17 +201,22 @@ class BatchRunner:
         out_dir: Path | None = None,
         window: int | None = None,
         share_libreoffice: bool = True,
+        recycle_workers_after: int = 1000,
     ):
         """Prepare a run with ``workers`` processes (default: every core).
 
         With ``share_libreoffice`` (and no ``converter.shared_folder`` in the settings) the
         workers share one LibreOffice through a temporary folder; otherwise each starts its own.
+        After about ``recycle_workers_after`` letters each (0: never), the workers are replaced
+        by fresh ones: the libraries they use keep a little memory per letter (about 7 MB a
+        thousand letters), so a long run would otherwise keep growing.
         """
         self.settings = settings
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.out_dir = out_dir
         self.window = window or self.workers * 4
         self.share_libreoffice = share_libreoffice
+        self.recycle_workers_after = recycle_workers_after
 
     def _worker_settings(self, stack: contextlib.ExitStack) -> Settings:
         """The settings the workers run with: a shared LibreOffice folder, when asked for."""
@@ -274,17 +279,23 @@ class BatchRunner:
             # entered first, so removed last: after the workers (and their LibreOffice) end
             settings = self._worker_settings(stack)
             sink = stack.enter_context(manifest.open("w", encoding="utf-8"))
-            pool = stack.enter_context(
-                ProcessPoolExecutor(
+
+            def new_pool() -> ProcessPoolExecutor:
+                return ProcessPoolExecutor(
                     self.workers,
                     mp_context=context,
                     initializer=_start_worker,
                     initargs=(settings, secrets),
                 )
-            )
+
+            pool = new_pool()
+            stack.callback(lambda: pool.shutdown())  # whichever pool is current at the end
             # one worker opens every key first: a wrong passphrase stops the run before it
             # starts (the main process itself never loads the cryptography)
             pool.submit(_open_keys_in_worker).result()
+            # by hand: the pool's own max_tasks_per_child can deadlock on Python 3.11 (gh-115634)
+            per_pool = self.recycle_workers_after * self.workers
+            submitted = 0
 
             def record_row(row: ManifestRow) -> None:
                 sink.write(row.to_json() + "\n")
@@ -314,9 +325,15 @@ class BatchRunner:
                     continue
                 while len(in_flight) >= self.window:
                     collect(block_until_one=True)
+                if per_pool and submitted >= per_pool:
+                    while in_flight:
+                        collect(block_until_one=True)
+                    pool.shutdown()
+                    pool, submitted = new_pool(), 0
                 future = pool.submit(
                     _issue_in_worker, record.position, record.request.model_dump_json(), out
                 )
+                submitted += 1
                 in_flight[future] = record
                 collect(block_until_one=False)
             while in_flight:
