@@ -144,8 +144,12 @@ def test_converters_sharing_a_folder_share_one_libreoffice(tmp_path: Path) -> No
         assert (first.starts, second.starts) == (1, 0)
         assert first.pid is not None and first.pid == second.pid
         pid = first.pid
+        pipe = json.loads((tmp_path / "lo" / "state.json").read_text())["pipe"]
+        socket_file = Path(f"/tmp/OSL_PIPE_{os.getuid()}_{pipe}")
+        assert socket_file.exists()
         first.close()  # stops the LibreOffice it started; the other converter starts another
         assert not _alive_process(pid)
+        assert not socket_file.exists(), "no socket file is left behind in /tmp"
         assert second.docx_to_pdf(_docx("ketiga")).startswith(b"%PDF")
         assert second.starts == 1 and second.pid not in (None, pid)
     finally:

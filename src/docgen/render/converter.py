@@ -174,6 +174,17 @@ def _kill(pid: int, pipe: str) -> None:
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
+    _remove_pipe_file(pipe)
+
+
+def _remove_pipe_file(pipe: str) -> None:
+    """Remove the socket file of a killed LibreOffice's pipe, which only a clean exit removes.
+
+    LibreOffice makes it as ``/tmp/OSL_PIPE_<uid>_<name>``; every LibreOffice killed (after a
+    timeout, at a recycle, at close) would otherwise leave one behind.
+    """
+    with contextlib.suppress(OSError):
+        Path(f"/tmp/OSL_PIPE_{os.getuid()}_{pipe}").unlink(missing_ok=True)
 
 
 @dataclass
@@ -215,7 +226,7 @@ class LibreOfficeConverter(Closing):
         self._lock = threading.Lock()
         self._lock_file: int | None = None
         self._bridge: _Bridge | None = None
-        self._started: list[subprocess.Popen[bytes]] = []
+        self._started: list[tuple[subprocess.Popen[bytes], str]] = []
         """LibreOffice processes this converter started (reaped, and stopped at close)."""
         self._timed_out = threading.Event()
         self._files = 0
@@ -257,12 +268,13 @@ class LibreOfficeConverter(Closing):
         """Stop the LibreOffice this converter started, and remove a private folder."""
         with self._lock:
             self._disconnect()
-            for process in self._started:
+            for process, pipe in self._started:
                 if process.poll() is None:  # not reaped yet, so the process id is still its own
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(process.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=10)
+                _remove_pipe_file(pipe)
             self._started.clear()
             if self._lock_file is not None:
                 os.close(self._lock_file)
@@ -340,7 +352,7 @@ class LibreOfficeConverter(Closing):
         deadline = time.monotonic() + settings.startup_timeout_seconds
         for _ in range(2):  # a new profile makes LibreOffice set it up, exit, and ask to be rerun
             process = _launcher.submit(_launch, command).result()
-            self._started.append(process)
+            self._started.append((process, pipe))
             try:
                 self._connect(pipe, deadline=deadline, process=process)
             except _LibreOfficeGone:
@@ -386,7 +398,13 @@ class LibreOfficeConverter(Closing):
 
     def _reap(self) -> None:
         """Forget started processes that have ended (and collect their exit status)."""
-        self._started = [process for process in self._started if process.poll() is None]
+        running = []
+        for process, pipe in self._started:
+            if process.poll() is None:
+                running.append((process, pipe))
+            else:
+                _remove_pipe_file(pipe)  # it may have crashed
+        self._started = running
 
     # ------------------------------------------------------------------ one conversion
 
