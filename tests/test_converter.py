@@ -140,6 +140,7 @@ def test_converters_sharing_a_folder_share_one_libreoffice(tmp_path: Path) -> No
     first, second = LibreOfficeConverter(settings), LibreOfficeConverter(settings)
     try:
         assert first.docx_to_pdf(_docx("pertama")).startswith(b"%PDF")
+        assert first.docx_to_pdf(_docx("lagi")).startswith(b"%PDF")  # after the start settled
         assert second.docx_to_pdf(_docx("kedua")).startswith(b"%PDF")
         assert (first.starts, second.starts) == (1, 0)
         assert first.pid is not None and first.pid == second.pid

@@ -357,6 +357,9 @@ class LibreOfficeConverter(Closing):
                 self._connect(pipe, deadline=deadline, process=process)
             except _LibreOfficeGone:
                 if process.poll() == _RESTART_REQUESTED:
+                    # ended cleanly; forgotten now, or reaping it would remove the pipe's socket
+                    # file, which the second start (same pipe name) is about to create
+                    self._started.remove((process, pipe))
                     continue
                 _kill(process.pid, pipe)
                 raise ConverterError(
