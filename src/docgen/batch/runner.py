@@ -205,8 +205,9 @@ class BatchRunner:
     ):
         """Prepare a run with ``workers`` processes (default: every core).
 
-        With ``share_libreoffice`` (and no ``converter.shared_folder`` in the settings) the
-        workers share one LibreOffice through a temporary folder; otherwise each starts its own.
+        With ``share_libreoffice`` the workers share one LibreOffice: the one of the settings'
+        ``converter.shared_folder``, or one of their own in a temporary folder. Without it, each
+        worker starts its own.
         After about ``recycle_workers_after`` letters each (0: never), the workers are replaced
         by fresh ones: the libraries they use keep a little memory per letter (about 7 MB a
         thousand letters), so a long run would otherwise keep growing.
@@ -219,12 +220,14 @@ class BatchRunner:
         self.recycle_workers_after = recycle_workers_after
 
     def _worker_settings(self, stack: contextlib.ExitStack) -> Settings:
-        """The settings the workers run with: a shared LibreOffice folder, when asked for."""
+        """The settings the workers run with: which LibreOffice folder, if any, they share."""
         converter = self.settings.converter
-        if not self.share_libreoffice or converter.shared_folder is not None:
-            return self.settings
-        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="docgen-batch-lo-"))
-        shared = converter.model_copy(update={"shared_folder": Path(folder)})
+        if self.share_libreoffice and converter.shared_folder is not None:
+            return self.settings  # the machine's shared LibreOffice, named in the settings
+        folder = None
+        if self.share_libreoffice:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="docgen-lo-")))
+        shared = converter.model_copy(update={"shared_folder": folder})
         return self.settings.model_copy(update={"converter": shared})
 
     def _checked(self, records: Iterable[Record]) -> Iterator[Record]:
