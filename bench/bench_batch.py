@@ -33,12 +33,13 @@ Processes a run started that outlive it (a LibreOffice left behind when the pool
 are reported, then stopped by their process id.
 
 Run: ``.venv/bin/python bench/bench_batch.py [--rate-letters N] [--chain-letters N]
-[--letters N] [--repeats N] [--skip-memory] [--separate-libreoffice]``
+[--letters N] [--repeats N] [--skip-memory | --memory-only] [--separate-libreoffice]``
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -74,6 +75,7 @@ REFERENCES = {
 SAMPLE_SECONDS = 0.2
 MB = 1024 * 1024
 MEMORY_LIMIT_MB = 600
+RECYCLE_WORKERS_AFTER = inspect.signature(BatchRunner).parameters["recycle_workers_after"].default
 FIELD = "1/100,100,300,180/Sig"
 URL = "https://verifikasi.example.test/bench/"
 
@@ -455,10 +457,12 @@ def report_problems(result: RunResult) -> None:
     """Print what looks wrong in a run: failed records, replaced workers, orphans."""
     for problem in result.outcome.problems:
         print(f"          problem: {problem}")
-    if result.worker_processes > result.workers:
+    # BatchRunner replaces its workers after recycle_workers_after letters each
+    generations = max(1, math.ceil(result.letters / (RECYCLE_WORKERS_AFTER * result.workers)))
+    if result.worker_processes > result.workers * generations:
         print(
             f"          problem: {result.worker_processes} worker processes seen for "
-            f"{result.workers} workers (workers died and were replaced?)"
+            f"{result.workers} workers in {generations} generation(s) (workers died?)"
         )
     expected = 2 * (1 if result.shared else result.workers)  # a new profile: started twice
     if result.converter_starts > expected * max(1, math.ceil(result.letters / 250)):
@@ -624,6 +628,91 @@ def memory_run(letters: int, workers: int, scratch: Path, shared: bool) -> None:
 # ------------------------------------------------------------------ main
 
 
+def speed_parts(
+    args: argparse.Namespace, cores: int, settings: Settings, work: Path, shared: bool
+) -> None:
+    """Parts 1 and 2: throughput at 1 and every worker, and against the per-letter tools."""
+    # 1. throughput at 1 worker and at every core, per path
+    settings_counts = sorted({1, cores})
+    print(
+        f"1. BatchRunner throughput, {args.rate_letters} letters per run, "
+        f"{args.repeats} run(s) per setting, interleaved (median)"
+    )
+    rates: dict[tuple[str, int], float] = {}
+    cpu_per_letter: dict[str, float] = {}
+    for kind in REFERENCES:
+        source = write_jsonl(work / f"{kind}.jsonl", copies(kind, args.rate_letters, "RATE"))
+        runs: dict[int, list[RunResult]] = {workers: [] for workers in settings_counts}
+        cpu: dict[int, list[float]] = {workers: [] for workers in settings_counts}
+        for _ in range(args.repeats):
+            for workers in settings_counts:
+                result = run_batch(source, workers, shared=shared)
+                runs[workers].append(result)
+                cpu[workers].append(result.cpu_seconds / result.letters)
+                describe_run(kind, result)
+        for workers in settings_counts:
+            rates[kind, workers] = statistics.median(r.rate for r in runs[workers])
+        cpu_per_letter[kind] = statistics.median(cpu[cores])
+        speedup = rates[kind, cores] / rates[kind, 1]
+        steady = statistics.median(r.steady_rate for r in runs[cores]) / statistics.median(
+            r.steady_rate for r in runs[1]
+        )
+        target = verdict(speedup >= 1.7) if cores >= 2 else "n/a (one core: nothing to speed up)"
+        print(
+            f"    {kind:<5} speed-up 1 -> {cores} workers: {speedup:4.2f}x "
+            f"({rates[kind, 1]:.2f} -> {rates[kind, cores]:.2f} letters/s; {steady:4.2f}x "
+            f"after the first letters of each worker)   target >= 1.7x on 2 cores: {target}"
+        )
+        if kind == "DOCX" and cores >= 2:
+            # the other LibreOffice arrangement, for the trade-off between speed and memory
+            other = [run_batch(source, cores, shared=not shared) for _ in range(args.repeats)]
+            for result in other:
+                describe_run(kind, result)
+            rate = statistics.median(r.rate for r in other)
+            print(
+                f"    {kind:<5} with one LibreOffice "
+                f"{'per worker' if shared else 'shared by all'} instead: {rate:.2f} "
+                f"letters/s at {cores} workers = {rate / rates[kind, 1]:4.2f}x one worker"
+            )
+
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"   (load average now {load})")
+
+    # 2. the command-line tools, one letter at a time
+    print(
+        f"2. per-letter command-line tools, {args.chain_letters} letters per path "
+        "(after one untimed warm-up; merging not timed), against docgen at "
+        f"{cores} workers"
+    )
+    for kind in REFERENCES:
+        folder = work / f"tools-{kind}"
+        folder.mkdir()
+        times, tool_cpu = tool_chain(kind, args.chain_letters, settings, folder)
+        per_letter = statistics.mean(times)
+        chain_rate = 1 / per_letter
+        chain = (
+            "weasyprint + pyhanko sign addsig"
+            if kind == "HTML"
+            else "soffice --convert-to pdf + pyhanko sign addsig"
+        )
+        ratio = rates[kind, cores] / chain_rate
+        print(
+            f"    {kind:<5} {chain}: {per_letter:5.2f} s/letter = {chain_rate:5.2f} letters/s "
+            f"(median {statistics.median(times):.2f} s)   docgen {rates[kind, cores]:5.2f} "
+            f"letters/s = {ratio:5.1f}x (1 worker: {rates[kind, 1] / chain_rate:4.1f}x)   "
+            f"target >= 10x: {verdict(ratio >= 10)}"
+        )
+        docgen_cpu = cpu_per_letter[kind]
+        print(
+            f"          CPU per letter (moves less with other load): tools {tool_cpu:5.2f} s, "
+            f"docgen {docgen_cpu:5.2f} s (its start-up included), "
+            f"tools/docgen {tool_cpu / docgen_cpu:4.1f}x"
+        )
+
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"   (load average now {load})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -639,6 +728,9 @@ def main() -> None:
         "--letters", type=int, default=600, help="letters in the memory run (part 3; target 5000)"
     )
     parser.add_argument("--skip-memory", action="store_true", help="skip part 3")
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only part 3 (the long memory run)"
+    )
     parser.add_argument(
         "--separate-libreoffice",
         action="store_true",
@@ -664,87 +756,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-batch-inputs-") as scratch:
         work = Path(scratch)
 
-        # 1. throughput at 1 worker and at every core, per path
-        settings_counts = sorted({1, cores})
-        print(
-            f"1. BatchRunner throughput, {args.rate_letters} letters per run, "
-            f"{args.repeats} run(s) per setting, interleaved (median)"
-        )
-        rates: dict[tuple[str, int], float] = {}
-        cpu_per_letter: dict[str, float] = {}
-        for kind in REFERENCES:
-            source = write_jsonl(work / f"{kind}.jsonl", copies(kind, args.rate_letters, "RATE"))
-            runs: dict[int, list[RunResult]] = {workers: [] for workers in settings_counts}
-            cpu: dict[int, list[float]] = {workers: [] for workers in settings_counts}
-            for _ in range(args.repeats):
-                for workers in settings_counts:
-                    result = run_batch(source, workers, shared=shared)
-                    runs[workers].append(result)
-                    cpu[workers].append(result.cpu_seconds / result.letters)
-                    describe_run(kind, result)
-            for workers in settings_counts:
-                rates[kind, workers] = statistics.median(r.rate for r in runs[workers])
-            cpu_per_letter[kind] = statistics.median(cpu[cores])
-            speedup = rates[kind, cores] / rates[kind, 1]
-            steady = statistics.median(r.steady_rate for r in runs[cores]) / statistics.median(
-                r.steady_rate for r in runs[1]
-            )
-            target = (
-                verdict(speedup >= 1.7) if cores >= 2 else "n/a (one core: nothing to speed up)"
-            )
-            print(
-                f"    {kind:<5} speed-up 1 -> {cores} workers: {speedup:4.2f}x "
-                f"({rates[kind, 1]:.2f} -> {rates[kind, cores]:.2f} letters/s; {steady:4.2f}x "
-                f"after the first letters of each worker)   target >= 1.7x on 2 cores: {target}"
-            )
-            if kind == "DOCX" and cores >= 2:
-                # the other LibreOffice arrangement, for the trade-off between speed and memory
-                other = [run_batch(source, cores, shared=not shared) for _ in range(args.repeats)]
-                for result in other:
-                    describe_run(kind, result)
-                rate = statistics.median(r.rate for r in other)
-                print(
-                    f"    {kind:<5} with one LibreOffice "
-                    f"{'per worker' if shared else 'shared by all'} instead: {rate:.2f} "
-                    f"letters/s at {cores} workers = {rate / rates[kind, 1]:4.2f}x one worker"
-                )
-
-        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-        print(f"   (load average now {load})")
-
-        # 2. the command-line tools, one letter at a time
-        print(
-            f"2. per-letter command-line tools, {args.chain_letters} letters per path "
-            "(after one untimed warm-up; merging not timed), against docgen at "
-            f"{cores} workers"
-        )
-        for kind in REFERENCES:
-            folder = work / f"tools-{kind}"
-            folder.mkdir()
-            times, tool_cpu = tool_chain(kind, args.chain_letters, settings, folder)
-            per_letter = statistics.mean(times)
-            chain_rate = 1 / per_letter
-            chain = (
-                "weasyprint + pyhanko sign addsig"
-                if kind == "HTML"
-                else "soffice --convert-to pdf + pyhanko sign addsig"
-            )
-            ratio = rates[kind, cores] / chain_rate
-            print(
-                f"    {kind:<5} {chain}: {per_letter:5.2f} s/letter = {chain_rate:5.2f} letters/s "
-                f"(median {statistics.median(times):.2f} s)   docgen {rates[kind, cores]:5.2f} "
-                f"letters/s = {ratio:5.1f}x (1 worker: {rates[kind, 1] / chain_rate:4.1f}x)   "
-                f"target >= 10x: {verdict(ratio >= 10)}"
-            )
-            docgen_cpu = cpu_per_letter[kind]
-            print(
-                f"          CPU per letter (moves less with other load): tools {tool_cpu:5.2f} s, "
-                f"docgen {docgen_cpu:5.2f} s (its start-up included), "
-                f"tools/docgen {tool_cpu / docgen_cpu:4.1f}x"
-            )
-
-        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-        print(f"   (load average now {load})")
+        if not args.memory_only:
+            speed_parts(args, cores, settings, work, shared)
 
         # 3. memory over a long mixed run
         if not args.skip_memory:
