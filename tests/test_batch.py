@@ -12,13 +12,14 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from docgen.batch import BatchRunner, InputFormat, count_records, read_records
+from docgen.batch import BatchRunner, BatchSummary, InputFormat, count_records, read_records
 from docgen.cli import main
 from docgen.config import Settings
 from docgen.pki import DemoPki
@@ -385,6 +386,26 @@ def _libreoffices_started_by_children() -> set[int]:
     }
 
 
+def _run_observed(
+    runner: BatchRunner, source: Path, manifest: Path, observe: Callable[[], None]
+) -> BatchSummary:
+    """Run a batch while ``observe`` is called every 20 ms from another thread."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            observe()
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return runner.run(read_records(source), manifest=manifest)
+    finally:
+        done.set()
+        watcher.join()
+
+
 @pytest.mark.parametrize(("share", "expected"), [(True, 1), (False, 2)])
 def test_workers_share_one_libreoffice_unless_asked_otherwise(
     tmp_path: Path, pki: DemoPki, share: bool, expected: int
@@ -392,22 +413,13 @@ def test_workers_share_one_libreoffice_unless_asked_otherwise(
     source = tmp_path / "docx.jsonl"
     ids = _write_batch(source, 8, bad=False, docx_every=1)
     most = 0
-    done = threading.Event()
 
-    def watch() -> None:
+    def observe() -> None:
         nonlocal most
-        while not done.is_set():
-            most = max(most, len(_libreoffices_started_by_children()))
-            time.sleep(0.05)
+        most = max(most, len(_libreoffices_started_by_children()))
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        runner = BatchRunner(_settings(tmp_path), workers=2, share_libreoffice=share)
-        summary = runner.run(read_records(source), manifest=tmp_path / "manifest.jsonl")
-    finally:
-        done.set()
-        watcher.join()
+    runner = BatchRunner(_settings(tmp_path), workers=2, share_libreoffice=share)
+    summary = _run_observed(runner, source, tmp_path / "manifest.jsonl", observe)
     assert summary.counts == {"issued": 8}
     _assert_each_issued_once(tmp_path / "register.sqlite3", ids)
     assert most == expected  # LibreOffices running at once
@@ -418,21 +430,12 @@ def test_workers_are_replaced_after_their_share_of_letters(tmp_path: Path, pki: 
     source = tmp_path / "long.jsonl"
     ids = _write_batch(source, 12, bad=False, docx_every=3)
     seen: set[int] = set()
-    done = threading.Event()
+    runner = BatchRunner(_settings(tmp_path), workers=2, recycle_workers_after=3)
 
-    def watch() -> None:
-        while not done.is_set():
-            seen.update(_batch_workers(_processes()))
-            time.sleep(0.02)
+    def observe() -> None:
+        seen.update(_batch_workers(_processes()))
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        runner = BatchRunner(_settings(tmp_path), workers=2, recycle_workers_after=3)
-        summary = runner.run(read_records(source), manifest=tmp_path / "manifest.jsonl")
-    finally:
-        done.set()
-        watcher.join()
+    summary = _run_observed(runner, source, tmp_path / "manifest.jsonl", observe)
     assert summary.counts == {"issued": 12}
     _assert_each_issued_once(tmp_path / "register.sqlite3", ids)
     # 12 letters, 3 per worker and 2 workers: a fresh pair takes over after the first 6 letters
