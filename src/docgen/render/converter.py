@@ -229,7 +229,6 @@ class LibreOfficeConverter(Closing):
         self._started: list[tuple[subprocess.Popen[bytes], str]] = []
         """LibreOffice processes this converter started (reaped, and stopped at close)."""
         self._timed_out = threading.Event()
-        self._files = 0
         self.starts = 0
         """How many times this converter started LibreOffice (1 while it stays warm)."""
 
@@ -414,8 +413,8 @@ class LibreOfficeConverter(Closing):
     def _convert(self, state: _State, docx: bytes) -> bytes:
         uno = _uno()
         assert self._bridge is not None
-        self._files += 1
-        source = self._folder / f"letter-{os.getpid()}-{self._files}.docx"
+        # a name no other process (nor one from before a reboot) can be using
+        source = self._folder / f"letter-{secrets.token_hex(8)}.docx"
         target = source.with_suffix(".pdf")
         failure = uno.getClass("com.sun.star.uno.Exception")
         self._timed_out.clear()
