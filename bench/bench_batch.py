@@ -55,8 +55,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import psutil  # type: ignore[import-untyped]
 
@@ -65,6 +64,7 @@ from docgen.config import Settings
 from docgen.context import build_context
 from docgen.models import LetterRequest
 from docgen.render import Renderer
+from docgen.resources import Closing
 from docgen.sign import read_passphrase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +147,7 @@ def role_of(process: Any, root_pid: int) -> tuple[str, str]:
     return "other", name
 
 
-class TreeSampler:
+class TreeSampler(Closing):
     """Samples the summed RSS of a process and all its descendants, in a background thread.
 
     Also remembers every descendant it saw (by pid and start time), its CPU time, so that the
@@ -168,16 +168,12 @@ class TreeSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
 
-    def __enter__(self) -> TreeSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop sampling, after one last sample."""
         self._stop.set()
         self._thread.join()
         self.sample()
