@@ -20,7 +20,7 @@ from docx import Document
 from docgen.config import ConverterSettings
 from docgen.errors import ConverterError
 from docgen.render import Renderer
-from docgen.render.converter import LibreOfficeConverter
+from docgen.render.converter import LibreOfficeConverter, _environment
 
 
 def _docx(text: str) -> bytes:
@@ -121,6 +121,24 @@ def test_warm_conversions_reuse_one_process(renderer: Renderer) -> None:
     assert (converter.starts, converter.pid) == (starts, pid)
 
 
+def _mapped_libraries(pid: int) -> str:
+    with open(f"/proc/{pid}/maps", encoding="utf-8") as maps:
+        return maps.read()
+
+
+def test_libreoffice_runs_with_jemalloc(renderer: Renderer) -> None:
+    converter = renderer.converter
+    converter.docx_to_pdf(_docx("alokator"))
+    assert converter.pid is not None
+    assert "libjemalloc.so" in _mapped_libraries(converter.pid)
+
+
+def test_jemalloc_can_be_turned_off() -> None:
+    environment = _environment(ConverterSettings(jemalloc=False))
+    assert "libjemalloc" not in environment.get("LD_PRELOAD", "")
+    assert "libjemalloc" in _environment(ConverterSettings()).get("LD_PRELOAD", "")
+
+
 def test_missing_libreoffice_is_a_clear_error() -> None:
     converter = LibreOfficeConverter(ConverterSettings(soffice="no-such-soffice"))
     with pytest.raises(ConverterError, match="not installed"):
@@ -179,7 +197,7 @@ def test_a_conversion_over_the_timeout_is_stopped_and_the_next_one_works(tmp_pat
 _CONVERT_AND_WAIT = """
 import io, sys, time
 from docx import Document
-from docgen.render.converter import LibreOfficeConverter
+from docgen.render.converter import LibreOfficeConverter, _environment
 document = Document()
 document.add_paragraph("x")
 out = io.BytesIO()

@@ -128,6 +128,10 @@ class ConverterSettings(_Settings):
     recycle_after: int = Field(default=250, ge=0)
     """Start a fresh LibreOffice after this many letters (0: never); LibreOffice's memory
     grows with the documents it converts, so a long batch would otherwise keep growing."""
+    jemalloc: bool = True
+    """Run LibreOffice with the jemalloc memory allocator (Debian package libjemalloc2) when it
+    is installed: LibreOffice spends much of a conversion allocating, and it then takes about
+    15% less CPU per letter. False: the system's allocator."""
 
 
 class KeySettings(_Settings):

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import ctypes.util
 import fcntl
+import functools
 import importlib
 import json
 import logging
@@ -113,7 +115,7 @@ _PR_SET_PDEATHSIG = 1
 _launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docgen-libreoffice-launcher")
 
 
-def _launch(command: list[str]) -> subprocess.Popen[bytes]:
+def _launch(command: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start LibreOffice in a session of its own, to die with this process."""
     return subprocess.Popen(
         command,
@@ -122,8 +124,30 @@ def _launch(command: list[str]) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # so a Ctrl-C aimed at docgen does not kill it mid-letter
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
+        env=env,
     )
+
+
+@functools.cache
+def _jemalloc() -> str | None:
+    """The installed jemalloc library's name (for ``LD_PRELOAD``), or None."""
+    found = ctypes.util.find_library("jemalloc")
+    if found is None:
+        log.warning(
+            "jemalloc is not installed (Debian package libjemalloc2): LibreOffice runs with the "
+            "system's allocator, and DOCX letters take about 15%% more of its time"
+        )
+    return found
+
+
+def _environment(settings: ConverterSettings) -> dict[str, str]:
+    """LibreOffice's environment: docgen's, headless, with jemalloc when asked for and present."""
+    env = {**os.environ, "SAL_USE_VCLPLUGIN": "svp"}
+    library = _jemalloc() if settings.jemalloc else None
+    if library is not None:
+        # glibc's malloc is slow at the many small allocations of a DOCX import and PDF export
+        env["LD_PRELOAD"] = " ".join(filter(None, (library, env.get("LD_PRELOAD"))))
+    return env
 
 
 def _soffice_binary(configured: str) -> str:
@@ -350,7 +374,7 @@ class LibreOfficeConverter(Closing):
         log.info("starting LibreOffice (pipe %s)", pipe)
         deadline = time.monotonic() + settings.startup_timeout_seconds
         for _ in range(2):  # a new profile makes LibreOffice set it up, exit, and ask to be rerun
-            process = _launcher.submit(_launch, command).result()
+            process = _launcher.submit(_launch, command, _environment(settings)).result()
             self._started.append((process, pipe))
             try:
                 self._connect(pipe, deadline=deadline, process=process)
