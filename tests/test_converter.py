@@ -131,6 +131,8 @@ def test_libreoffice_runs_with_jemalloc(renderer: Renderer) -> None:
     converter.docx_to_pdf(_docx("alokator"))
     assert converter.pid is not None
     assert "libjemalloc.so" in _mapped_libraries(converter.pid)
+    with open(f"/proc/{converter.pid}/environ", "rb") as environ:
+        assert b"MALLOC_CONF=narenas:1" in environ.read().split(b"\0")
 
 
 def test_jemalloc_can_be_turned_off() -> None:
