@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # WeasyPrint needs Pango (and HarfBuzz's subsetter, for fast font subsetting); the DOCX path needs
 # LibreOffice Writer and its Python bridge (python3-uno), which only Debian's own Python can import,
 # so the virtual environment is made from /usr/bin/python3 with the system site-packages visible.
-# LibreOffice runs with jemalloc (libjemalloc2), on which it converts about 15% faster.
+# LibreOffice runs with jemalloc (libjemalloc2): it converts faster, in less memory.
 # poppler-utils gives pdftotext/pdfsig for the tests; softhsm2 is the hardware-key test token.
 SYSTEM_PACKAGES=(
   python3 python3-venv python3-uno

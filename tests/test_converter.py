@@ -20,7 +20,7 @@ from docx import Document
 from docgen.config import ConverterSettings
 from docgen.errors import ConverterError
 from docgen.render import Renderer
-from docgen.render.converter import LibreOfficeConverter, _environment
+from docgen.render.converter import _JEMALLOC_OPTIONS, LibreOfficeConverter, _environment
 
 
 def _docx(text: str) -> bytes:
@@ -132,7 +132,7 @@ def test_libreoffice_runs_with_jemalloc(renderer: Renderer) -> None:
     assert converter.pid is not None
     assert "libjemalloc.so" in _mapped_libraries(converter.pid)
     with open(f"/proc/{converter.pid}/environ", "rb") as environ:
-        assert b"MALLOC_CONF=narenas:1" in environ.read().split(b"\0")
+        assert f"MALLOC_CONF={_JEMALLOC_OPTIONS}".encode() in environ.read().split(b"\0")
 
 
 def test_jemalloc_can_be_turned_off() -> None:
@@ -199,7 +199,7 @@ def test_a_conversion_over_the_timeout_is_stopped_and_the_next_one_works(tmp_pat
 _CONVERT_AND_WAIT = """
 import io, sys, time
 from docx import Document
-from docgen.render.converter import LibreOfficeConverter, _environment
+from docgen.render.converter import _JEMALLOC_OPTIONS, LibreOfficeConverter, _environment
 document = Document()
 document.add_paragraph("x")
 out = io.BytesIO()

@@ -131,7 +131,7 @@ class ConverterSettings(_Settings):
     jemalloc: bool = True
     """Run LibreOffice with the jemalloc memory allocator (Debian package libjemalloc2) when it
     is installed: LibreOffice spends much of a conversion allocating, and it then takes about
-    15% less CPU per letter. False: the system's allocator."""
+    12% less CPU per letter and a third less memory. False: the system's allocator."""
 
 
 class KeySettings(_Settings):

@@ -128,6 +128,13 @@ def _launch(command: list[str], env: Mapping[str, str]) -> subprocess.Popen[byte
     )
 
 
+_JEMALLOC_OPTIONS = "narenas:1,tcache_max:1024,tcache_nslots_small_max:4,tcache_nslots_large:2"
+"""jemalloc's settings for LibreOffice: one arena, as LibreOffice works on one thread at a time
+(its global lock), and small per-thread caches, since its many threads each kept their own:
+measured over 120 letters, 147 MB instead of 188 MB (213 MB with glibc's malloc), at the same
+speed."""
+
+
 @functools.cache
 def _jemalloc() -> str | None:
     """The installed jemalloc library's name (for ``LD_PRELOAD``), or None."""
@@ -135,7 +142,7 @@ def _jemalloc() -> str | None:
     if found is None:
         log.warning(
             "jemalloc is not installed (Debian package libjemalloc2): LibreOffice runs with the "
-            "system's allocator, and DOCX letters take about 15%% more of its time"
+            "system's allocator, which is slower and takes more memory"
         )
     return found
 
@@ -147,9 +154,7 @@ def _environment(settings: ConverterSettings) -> dict[str, str]:
     if library is not None:
         # glibc's malloc is slow at the many small allocations of a DOCX import and PDF export
         env["LD_PRELOAD"] = " ".join(filter(None, (library, env.get("LD_PRELOAD"))))
-        # one arena: LibreOffice works on one thread at a time (its global lock), and more
-        # arenas only hold more memory (about 15 MB over a few hundred letters)
-        env.setdefault("MALLOC_CONF", "narenas:1")
+        env.setdefault("MALLOC_CONF", _JEMALLOC_OPTIONS)
     return env
 
 
