@@ -16,7 +16,9 @@ it (``PR_SET_PDEATHSIG``), even one killed with SIGKILL.
 
 A conversion that exceeds ``converter.timeout_seconds`` is stopped by killing LibreOffice (the
 next conversion starts a fresh one); after ``converter.recycle_after`` letters a fresh one is
-started, because LibreOffice's memory grows with the documents it has converted.
+started, because LibreOffice's memory grows with the documents it has converted. LibreOffice
+runs with the jemalloc allocator when it is installed (``converter.jemalloc``): less CPU per
+letter and less memory than with glibc's malloc.
 
 Example::
 
