@@ -20,7 +20,13 @@ from docx import Document
 from docgen.config import ConverterSettings
 from docgen.errors import ConverterError
 from docgen.render import Renderer
-from docgen.render.converter import _JEMALLOC_OPTIONS, LibreOfficeConverter, _environment
+from docgen.render.converter import (
+    _JEMALLOC_OPTIONS,
+    LibreOfficeConverter,
+    _environment,
+    _kill,
+    _running,
+)
 
 
 def _docx(text: str) -> bytes:
@@ -155,6 +161,24 @@ def test_libreoffice_is_recycled_after_the_configured_number_of_letters() -> Non
         assert converter.starts == 2  # the third letter came from a fresh LibreOffice
 
 
+def test_a_killed_libreoffice_has_ended_before_the_kill_returns() -> None:
+    # a stand-in whose command line names the pipe, as LibreOffice's does
+    pipe = "docgen-test-kill"
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", f"--accept=pipe,name={pipe};urp"],
+        start_new_session=True,
+    )
+    try:
+        time.sleep(0.2)
+        assert _running(process.pid, pipe)
+        _kill(process.pid, pipe)
+        # a successor started now must not overlap with it: its memory is already freed
+        assert not _alive_process(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_converters_sharing_a_folder_share_one_libreoffice(tmp_path: Path) -> None:
     settings = ConverterSettings(shared_folder=tmp_path / "lo")
     first, second = LibreOfficeConverter(settings), LibreOfficeConverter(settings)
@@ -199,7 +223,13 @@ def test_a_conversion_over_the_timeout_is_stopped_and_the_next_one_works(tmp_pat
 _CONVERT_AND_WAIT = """
 import io, sys, time
 from docx import Document
-from docgen.render.converter import _JEMALLOC_OPTIONS, LibreOfficeConverter, _environment
+from docgen.render.converter import (
+    _JEMALLOC_OPTIONS,
+    LibreOfficeConverter,
+    _environment,
+    _kill,
+    _running,
+)
 document = Document()
 document.add_paragraph("x")
 out = io.BytesIO()

@@ -208,7 +208,15 @@ def _kill(pid: int, pipe: str) -> None:
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
+    # wait until it has ended (its memory freed) before a successor starts: at a recycle the two
+    # would otherwise overlap for a moment, and a batch's peak memory is taken at such moments
+    deadline = time.monotonic() + _KILL_WAIT_SECONDS
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
     _remove_pipe_file(pipe)
+
+
+_KILL_WAIT_SECONDS = 5.0
 
 
 def _remove_pipe_file(pipe: str) -> None:
