@@ -130,8 +130,8 @@ class ConverterSettings(_Settings):
     grows with the documents it converts, so a long batch would otherwise keep growing."""
     jemalloc: bool = True
     """Run LibreOffice with the jemalloc memory allocator (Debian package libjemalloc2) when it
-    is installed: LibreOffice spends much of a conversion allocating, and it then takes about
-    12% less CPU per letter and a third less memory. False: the system's allocator."""
+    is installed: LibreOffice spends much of a conversion allocating, and it then takes 5-15%
+    less CPU per letter and a third less memory. False: the system's allocator."""
 
 
 class KeySettings(_Settings):
