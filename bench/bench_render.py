@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 import weasyprint
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -69,10 +69,9 @@ def libreoffice_cpu(
     """CPU seconds (user + system) of the converter's LibreOffice process per call of ``work``."""
 
     def cpu_seconds() -> float:
-        assert converter.pid is not None
-        with open(f"/proc/{converter.pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        assert converter.pid is not None  # psutil.Process(None) would be this process
+        times = psutil.Process(converter.pid).cpu_times()
+        return float(times.user + times.system)
 
     work()  # started, and the process id known
     before = cpu_seconds()

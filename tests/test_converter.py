@@ -223,13 +223,7 @@ def test_a_conversion_over_the_timeout_is_stopped_and_the_next_one_works(tmp_pat
 _CONVERT_AND_WAIT = """
 import io, sys, time
 from docx import Document
-from docgen.render.converter import (
-    _JEMALLOC_OPTIONS,
-    LibreOfficeConverter,
-    _environment,
-    _kill,
-    _running,
-)
+from docgen.render.converter import LibreOfficeConverter
 document = Document()
 document.add_paragraph("x")
 out = io.BytesIO()

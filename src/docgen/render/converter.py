@@ -200,6 +200,10 @@ def _running(pid: int, pipe: str) -> bool:
         return False
 
 
+_KILL_WAIT_SECONDS = 5.0
+"""Longest :func:`_kill` waits for a killed LibreOffice to end."""
+
+
 def _kill(pid: int, pipe: str) -> None:
     """Kill the LibreOffice on ``pipe`` and whatever it started (a process group of its own)."""
     if not _running(pid, pipe):
@@ -208,15 +212,12 @@ def _kill(pid: int, pipe: str) -> None:
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
-    # wait until it has ended (its memory freed) before a successor starts: at a recycle the two
-    # would otherwise overlap for a moment, and a batch's peak memory is taken at such moments
+    # wait until it has ended (its memory freed), so that a successor started next (at a recycle,
+    # after a timeout) never runs beside it
     deadline = time.monotonic() + _KILL_WAIT_SECONDS
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.005)
     _remove_pipe_file(pipe)
-
-
-_KILL_WAIT_SECONDS = 5.0
 
 
 def _remove_pipe_file(pipe: str) -> None:
