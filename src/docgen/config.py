@@ -238,10 +238,19 @@ class RegisterSettings(_Settings):
 
 
 class VerificationSettings(_Settings):
-    """What verification trusts."""
+    """What verification trusts, and the limits that keep it bounded on hostile files."""
 
     trust: tuple[ConfigPath, ...] = (DEMO_PKI / "root.cert.pem",)
     """Trust roots (PEM or DER certificates) that signers must chain to."""
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    """Files larger than this are refused before they are read (letters are well under 1 MB)."""
+    max_revisions: int = Field(default=100, gt=0)
+    """Revisions allowed after the signature: validation data and document timestamps, two per
+    refresh by ``docgen timestamp``. A file with more is invalid."""
+    time_budget_seconds: float = Field(default=30.0, gt=0)
+    """Longest verification of one file by ``docgen verify``; past it the file is unchecked."""
+    memory_budget_mb: int = Field(default=1024, ge=256)
+    """Most memory the process verifying one file for ``docgen verify`` may take."""
 
 
 class Settings(_Settings):

@@ -202,15 +202,33 @@ def _record(row: sqlite3.Row) -> LetterRecord:
 class Register:
     """The SQLite letter register; one connection per thread, safe across processes."""
 
-    def __init__(self, path: Path, *, lease: timedelta = timedelta(minutes=10)):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lease: timedelta = timedelta(minutes=10),
+        read_only: bool = False,
+    ):
         """Open (creating if needed) the register at ``path``.
 
         ``lease`` is how long a reservation belongs to the process that made it; after that a
         new attempt at the same request takes it over (its process is presumed dead).
+        ``read_only`` opens an existing register for reading only, as verification does: it is
+        never created, its schema never touched, and a missing or foreign file is a
+        :class:`RegisterError`.
         """
         self.path = path
         self.lease = lease
+        self.read_only = read_only
         self._local = threading.local()
+        if read_only:
+            if not path.is_file():
+                raise RegisterError(f"the register {path} does not exist")
+            try:
+                self._connection().execute("SELECT register_id FROM letters LIMIT 1").fetchall()
+            except sqlite3.Error as error:
+                raise RegisterError(f"the register {path} cannot be read: {error}") from None
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # executescript manages its own transaction; every statement is idempotent
@@ -230,12 +248,19 @@ class Register:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             try:
-                connection = sqlite3.connect(
-                    self.path, timeout=60, isolation_level=None, check_same_thread=True
-                )
+                if self.read_only:
+                    # mode=ro: SQLite itself refuses every write, and never creates the file
+                    connection = sqlite3.connect(
+                        self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=60
+                    )
+                else:
+                    connection = sqlite3.connect(
+                        self.path, timeout=60, isolation_level=None, check_same_thread=True
+                    )
                 connection.row_factory = sqlite3.Row
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=FULL")
+                if not self.read_only:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    connection.execute("PRAGMA synchronous=FULL")
                 connection.execute("PRAGMA busy_timeout=60000")
             except sqlite3.Error as error:
                 raise RegisterError(f"Cannot open the register {self.path}: {error}") from None

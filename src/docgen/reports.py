@@ -71,7 +71,8 @@ class Verdict(StrEnum):
     INVALID = "invalid"
     """At least one check failed: do not rely on the letter."""
     UNCHECKED = "unchecked"
-    """The file could not be checked (unreadable, register unavailable)."""
+    """Nothing found wrong, but something could not be checked (the file could not be read, the
+    signer's revocation status or the register was unavailable): do not rely on the letter."""
 
 
 class Check(_Report):
@@ -83,6 +84,10 @@ class Check(_Report):
     """Whether it passed."""
     detail: str
     """What was found, in words."""
+    checked: bool = True
+    """False when the check could not be made at all (a service did not answer, the register
+    could not be read, revocation was not checked): such a failure makes the verdict
+    ``unchecked``, while any other failure makes it ``invalid``."""
 
 
 class TimestampInfo(_Report):

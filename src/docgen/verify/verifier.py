@@ -9,11 +9,21 @@ with its reason, never a crash. The checks, in order:
 ``cryptography``   the signature value is valid for the signer's key
 ``trust``          the signer's certificate chains to a configured trust root, and was valid
 ``coverage``       the signature covers the whole document
+``structure``      docgen's own strict reading of the raw bytes: the signature's unsigned gap
+                   is exactly its ``/Contents``, and every revision after the signed one is
+                   well-formed, read the same by pyHanko, and holds only validation data and
+                   document timestamps (see :mod:`docgen.verify.updates`)
 ``modifications``  nothing was changed after signing (pyHanko's difference analysis; only
                    timestamp and validation-data updates are acceptable)
 ``certification``  the certification signature's no-changes permission is respected
+``revocation``     the signer's certificate was not revoked: from the validation data in the
+                   letter, or asked of the issuing CA online; never assumed
 ``register``       the letter is in the register with this exact file, and is not revoked
                    (only when a register is configured)
+
+A check that could not be made at all (``checked`` false: the revocation services did not
+answer or were not asked, the register could not be read) makes the verdict ``unchecked``; any
+other failure makes it ``invalid``. Only a report whose every check passed is ``valid``.
 
 Example::
 
@@ -28,6 +38,7 @@ import asyncio
 import hashlib
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -63,17 +74,38 @@ from pyhanko_certvalidator.policy_decl import (
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from docgen.config import Settings
-from docgen.errors import ConfigError, DocgenError
+from docgen.errors import ConfigError, RegisterError
 from docgen.register import LetterStatus, Register
-from docgen.render.pdf import signed_revision_sha256
 from docgen.reports import Check, TimestampInfo, Verdict, VerificationReport
 from docgen.sign.backends import common_name
+from docgen.verify.intake import FileRefused, display_name, read_letter
+from docgen.verify.pdfsyntax import StructureError
+from docgen.verify.revisions import (
+    TooManyRevisions,
+    agree_with_pyhanko,
+    read_updates,
+    signed_revision,
+)
+from docgen.verify.updates import CHANGED, check_updates
 
 __all__ = ["Verifier"]
 
 _ACCEPTABLE = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
 _DETAIL_LIMIT = 240
 _UNREACHABLE = "could not be checked: the revocation services did not answer"
+_NOT_CHECKED = "not checked: the letter carries no revocation data and"
+_STRUCTURE_OK = "only validation data and document timestamps follow the signed revision"
+
+
+@dataclass(frozen=True, slots=True)
+class _Structure:
+    """What the strict reading of the raw bytes found."""
+
+    check: Check
+    signed_sha256: str | None = None
+    """SHA-256 of the signed revision, when the signature's byte range was sound."""
+    stop: bool = False
+    """True when the file must not be handed to pyHanko's validation (too many revisions)."""
 
 
 class Verifier:
@@ -86,6 +118,9 @@ class Verifier:
         *,
         at: datetime | None = None,
         fetch_timeout: float | None = None,
+        register_problem: str | None = None,
+        max_file_bytes: int = 50 * 1024 * 1024,
+        max_revisions: int = 100,
     ):
         """Trust the certificates in ``trust_roots``; cross-check ``register`` when given.
 
@@ -93,12 +128,19 @@ class Verifier:
         what a letter will show years from now). With ``fetch_timeout``, a letter that embeds no
         revocation data (B-B, B-T) has its signer's status fetched online, hard-fail: when the
         services do not answer the letter is "could not be checked", never valid. Without it,
-        that status is reported as not checked (an offline recipient's view).
+        or with ``at``, that status cannot be known and such a letter is "could not be checked"
+        too. ``register_problem`` says why a configured register could not be opened: every
+        report then has an unchecked ``register`` check. Files larger than ``max_file_bytes``
+        are refused unread; more than ``max_revisions`` revisions after the signature make a
+        file invalid before pyHanko parses it.
         """
         self.register = register
+        self._register_problem = register_problem
         self._at = at
         # services answer for today: fetching makes no sense for another validation time
         self._fetch_timeout = fetch_timeout if at is None else None
+        self._max_file_bytes = max_file_bytes
+        self._max_revisions = max_revisions
         self._online: ValidationContext | None = None
         try:
             self._roots = [
@@ -121,13 +163,29 @@ class Verifier:
         at: datetime | None = None,
         online: bool = True,
     ) -> Verifier:
-        """A verifier with the configured trust roots (or ``trust``) and the register."""
-        register = None
-        if use_register and settings.letter_register.path.exists():
-            register = Register(settings.letter_register.path)
+        """A verifier with the configured trust roots (or ``trust``) and the register.
+
+        The register is opened read-only and never created: a configured register that does
+        not exist or cannot be read leaves every report unchecked, never valid by omission.
+        """
+        register, problem = None, None
+        if use_register:
+            try:
+                register = Register(settings.letter_register.path, read_only=True)
+            except RegisterError as error:
+                problem = f"could not be checked: {error}"
         roots = list(trust) if trust is not None else list(settings.verification.trust)
         timeout = settings.signing.timeout_seconds if online else None
-        return cls(roots, register, at=at, fetch_timeout=timeout)
+        limits = settings.verification
+        return cls(
+            roots,
+            register,
+            at=at,
+            fetch_timeout=timeout,
+            register_problem=problem,
+            max_file_bytes=limits.max_file_bytes,
+            max_revisions=limits.max_revisions,
+        )
 
     def _context(self, reader: PdfFileReader) -> tuple[ValidationContext, bool]:
         """A context with the letter's own validation data; True when it holds revocation data.
@@ -175,38 +233,53 @@ class Verifier:
         return ValidationContext(**self._base(fetch=False), revocation_mode="soft-fail")
 
     def verify_file(self, path: Path) -> VerificationReport:
-        """Verify one file; an unreadable file gives an ``unchecked`` report, not an error."""
+        """Verify one file; a file that cannot be read gives an ``unchecked`` report.
+
+        Anything but a regular file, and any file over the size limit, is refused before it is
+        read, so a device or pipe can neither block verification nor fill memory.
+        """
+        name = display_name(path)
         try:
-            data = path.read_bytes()
-        except OSError as error:
+            data = read_letter(path, max_bytes=self._max_file_bytes)
+        except FileRefused as error:
             return VerificationReport(
-                file=str(path),
+                file=name,
                 verdict=Verdict.UNCHECKED,
-                checks=(Check(name="file", passed=False, detail=f"cannot read: {error.strerror}"),),
+                checks=(Check(name="file", passed=False, detail=str(error), checked=False),),
             )
-        return self.verify(data, name=str(path))
+        return self.verify(data, name=name)
 
     def verify(self, data: bytes, *, name: str = "<bytes>") -> VerificationReport:
-        """Verify a letter given as bytes."""
+        """Verify a letter given as bytes; every input ends in a report, never an exception."""
         checks: list[Check] = []
         facts: dict[str, object] = {}
-        verdict = Verdict.VALID
-        try:
-            self._verify_signature(data, checks, facts)
-        except Exception as error:  # fail closed: any parse problem is a failed verification
-            detail = str(error) or type(error).__name__
-            checks.append(Check(name="signature", passed=False, detail=f"unreadable: {detail}"))
-        if self.register is not None:
+        if len(data) > self._max_file_bytes:
+            detail = f"larger than the limit of {self._max_file_bytes} bytes"
+            checks.append(Check(name="file", passed=False, detail=detail, checked=False))
+        else:
             try:
-                self._verify_register(data, checks, facts)
-            except DocgenError as error:
-                checks.append(Check(name="register", passed=False, detail=str(error)))
-                verdict = Verdict.UNCHECKED
-        if verdict is Verdict.VALID and not all(check.passed for check in checks):
-            failed = {check.name for check in checks if not check.passed}
-            # only the signer's status could not be fetched: not invalid, just not checkable
-            unreachable = facts.get("revocation") == _UNREACHABLE
-            verdict = Verdict.UNCHECKED if unreachable and failed == {"trust"} else Verdict.INVALID
+                self._verify_signature(data, checks, facts)
+            except Exception as error:  # fail closed: any parse problem is a failed verification
+                detail = str(error)[:_DETAIL_LIMIT] or type(error).__name__
+                checks.append(Check(name="signature", passed=False, detail=f"unreadable: {detail}"))
+        if self._register_problem is not None:
+            checks.append(
+                Check(name="register", passed=False, detail=self._register_problem, checked=False)
+            )
+        elif self.register is not None:
+            try:
+                checks.append(self._verify_register(data, facts))
+            except Exception as error:  # the register path fails closed as well
+                detail = f"could not be checked: {str(error)[:_DETAIL_LIMIT]}"
+                checks.append(Check(name="register", passed=False, detail=detail, checked=False))
+        failed = [check for check in checks if not check.passed]
+        verdict = (
+            Verdict.VALID
+            if not failed
+            else Verdict.UNCHECKED
+            if all(not check.checked for check in failed)
+            else Verdict.INVALID
+        )
         return VerificationReport(
             file=name,
             verdict=verdict,
@@ -219,6 +292,40 @@ class Verifier:
             timestamps=facts.get("timestamps", ()),  # type: ignore[arg-type]
             revocation=_str(facts.get("revocation")),
             offline=bool(facts.get("offline", False)),
+        )
+
+    def _structure(
+        self, data: bytes, reader: PdfFileReader, signature: EmbeddedPdfSignature
+    ) -> _Structure:
+        """Read the signature's gap and every later revision from the raw bytes, strictly.
+
+        This is docgen's own line of defence, independent of pyHanko's difference analysis:
+        what pyHanko reads is compared with what a strict reader reads, and what the updates
+        hold is compared with what may follow an issued letter's signature.
+        """
+        try:
+            byte_range = list(signature.sig_object.raw_get("/ByteRange"))
+            signed = signed_revision(data, [int(value) for value in byte_range])
+        except (StructureError, KeyError, TypeError, ValueError) as error:
+            return _Structure(_failed_structure(str(error) or "the signature has no /ByteRange"))
+        signed_sha256 = hashlib.sha256(data[: signed.end]).hexdigest()
+        try:
+            updates = read_updates(data, signed, max_revisions=self._max_revisions)
+        except TooManyRevisions as error:
+            return _Structure(_failed_structure(str(error)), signed_sha256, stop=True)
+        except StructureError as error:
+            return _Structure(_failed_structure(_as_change(error)), signed_sha256)
+        try:
+            index = agree_with_pyhanko(reader, signed, updates)
+            check_updates(reader, index, updates, data)
+        except StructureError as error:
+            return _Structure(_failed_structure(_as_change(error)), signed_sha256)
+        except Exception as error:  # pyHanko could not resolve an object: fail closed
+            detail = f"{CHANGED}, and the updates cannot be read: {error or type(error).__name__}"
+            return _Structure(_failed_structure(detail[:_DETAIL_LIMIT]), signed_sha256)
+        count = f" ({len(updates)} update(s))" if updates else " (none)"
+        return _Structure(
+            Check(name="structure", passed=True, detail=_STRUCTURE_OK + count), signed_sha256
         )
 
     def _verify_signature(self, data: bytes, checks: list[Check], facts: dict[str, object]) -> None:
@@ -238,6 +345,11 @@ class Verifier:
         )
         # the first signature is docgen's certification signature; later ones would be changes
         signature = signatures[0]
+        structure = self._structure(data, reader, signature)
+        facts["signed_sha256"] = structure.signed_sha256
+        if structure.stop:
+            checks.append(structure.check)
+            return
         context, embedded = self._context(reader)
         stamps_context = self._without_revocation()
         status = validate_pdf_signature(
@@ -248,6 +360,7 @@ class Verifier:
         status_checks = _status_checks(
             status, signature.docmdp_level, len(signatures), _trailing_bytes(data, reader)
         )
+        status_checks.insert(-2, structure.check)
         if embedded and reader.embedded_timestamp_signatures and status.intact and status.valid:
             # B-LTA: judge trust the long-term way, at the time the document timestamps prove
             status_checks = [
@@ -255,6 +368,7 @@ class Verifier:
                 for check in status_checks
             ]
         checks.extend(status_checks)
+        checks.append(self._revocation(signature, status, embedded, checks, facts))
         timestamps: list[TimestampInfo] = []
         if status.timestamp_validity is not None:
             stamp = status.timestamp_validity
@@ -274,27 +388,52 @@ class Verifier:
             if timestamps
             else "B-B"
         )
-        if embedded:
-            facts["revocation"] = (
-                "revoked" if status.revoked else "good, from the validation data in the letter"
-            )
-        elif self._fetch_timeout is not None:
-            if status.revoked:
-                facts["revocation"] = "revoked"
-            elif status.trusted:
-                facts["revocation"] = "good, checked online with the issuing CA's services"
-            elif status.intact and status.valid and self._trusted_without_revocation(signature):
-                # everything else holds: only the signer's status could not be fetched
-                facts["revocation"] = _UNREACHABLE
-                checks[:] = [
-                    Check(name="trust", passed=False, detail=_UNREACHABLE)
-                    if check.name == "trust"
-                    else check
-                    for check in checks
-                ]
-        else:
-            facts["revocation"] = "not checked: the letter carries no revocation data"
         facts["offline"] = embedded and bool(reader.embedded_timestamp_signatures)
+
+    def _revocation(
+        self,
+        signature: EmbeddedPdfSignature,
+        status: PdfSignatureStatus,
+        embedded: bool,
+        checks: list[Check],
+        facts: dict[str, object],
+    ) -> Check:
+        """Whether the signer's certificate was revoked; hard-fail, never assumed good.
+
+        A letter that embeds revocation data is judged by it. Otherwise the issuing CA is asked
+        online; when it does not answer, or when it may not be asked (offline, or validating as
+        of another time), the check is not made and the verdict cannot be valid.
+        """
+        if status.revoked:
+            facts["revocation"] = "revoked"
+            return Check(
+                name="revocation", passed=False, detail="the signer's certificate was revoked"
+            )
+        if embedded:
+            detail = "good, from the validation data in the letter"
+        elif self._fetch_timeout is None:
+            why = "validation is as of another time" if self._at is not None else "fetching is off"
+            detail = f"{_NOT_CHECKED} {why}"
+            facts["revocation"] = detail
+            return Check(name="revocation", passed=False, detail=detail, checked=False)
+        elif status.trusted:
+            detail = "good, checked online with the issuing CA's services"
+        elif status.intact and status.valid and self._trusted_without_revocation(signature):
+            # everything else holds: only the signer's status could not be fetched
+            facts["revocation"] = _UNREACHABLE
+            checks[:] = [
+                Check(name="trust", passed=False, detail=_UNREACHABLE, checked=False)
+                if check.name == "trust"
+                else check
+                for check in checks
+            ]
+            return Check(name="revocation", passed=False, detail=_UNREACHABLE, checked=False)
+        else:
+            detail = "not established, because the signer is not trusted"
+            facts["revocation"] = detail
+            return Check(name="revocation", passed=False, detail=detail)
+        facts["revocation"] = detail
+        return Check(name="revocation", passed=True, detail=detail)
 
     def _trusted_without_revocation(self, signature: EmbeddedPdfSignature) -> bool:
         """Whether the signer would be trusted if its revocation status were not required."""
@@ -354,21 +493,18 @@ class Verifier:
             + (f" ({result.failure_msg[:_DETAIL_LIMIT]})" if result.failure_msg else ""),
         )
 
-    def _verify_register(self, data: bytes, checks: list[Check], facts: dict[str, object]) -> None:
+    def _verify_register(self, data: bytes, facts: dict[str, object]) -> Check:
         assert self.register is not None
         # the signed revision identifies the letter; validation data added later may follow it
-        signed = signed_revision_sha256(data)
-        record = self.register.by_signed_sha256(signed) if signed else None
+        signed = facts.get("signed_sha256")
+        record = self.register.by_signed_sha256(signed) if isinstance(signed, str) else None
         record = record or self.register.by_sha256(hashlib.sha256(data).hexdigest())
         if record is None:
-            checks.append(
-                Check(
-                    name="register",
-                    passed=False,
-                    detail="this letter was not issued by the register (unknown or altered)",
-                )
+            return Check(
+                name="register",
+                passed=False,
+                detail="this letter was not issued by the register (unknown or altered)",
             )
-            return
         facts["letter_number"] = record.letter_number
         facts["register_status"] = record.status.value
         number = record.letter_number
@@ -378,7 +514,17 @@ class Verifier:
             passed, detail = True, f"letter {number} is issued and not revoked"
         else:
             passed, detail = False, f"letter {number} is {record.status.value}"
-        checks.append(Check(name="register", passed=passed, detail=detail))
+        return Check(name="register", passed=passed, detail=detail)
+
+
+def _failed_structure(detail: str) -> Check:
+    return Check(name="structure", passed=False, detail=detail[: _DETAIL_LIMIT * 2])
+
+
+def _as_change(error: StructureError) -> str:
+    """A strict reader's complaint about an update, as the change after signing it is."""
+    message = str(error)
+    return message if message.startswith(CHANGED) else f"{CHANGED}: {message}"
 
 
 def _trailing_bytes(data: bytes, reader: PdfFileReader) -> int:

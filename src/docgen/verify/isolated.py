@@ -1,0 +1,212 @@
+"""Verification in a separate process, with a time and memory budget for each file.
+
+A file from an untrusted hand may be built to make a PDF parser loop for minutes or allocate
+gigabytes. :class:`IsolatedVerifier` hands each file to a worker process that holds a warm
+:class:`~docgen.verify.Verifier` and may use at most ``memory_mb`` more memory than it started
+with. When a verification takes longer than ``seconds``, the worker is killed, the file is
+reported as "could not be checked", and the next file gets a fresh worker. The caller's process
+never parses the file, so it keeps serving whatever else it serves.
+
+The worker ends when its parent ends, even one killed with SIGKILL: it watches its parent, and
+a CPU-time limit set before each file stops it even while it is busy with a hostile one.
+
+Example::
+
+    factory = functools.partial(Verifier.from_settings, settings)
+    with IsolatedVerifier(factory, seconds=30, memory_mb=1024) as verifier:
+        report = verifier.verify_file(Path("upload.pdf"))
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from docgen.errors import ServiceUnavailable
+from docgen.reports import Check, Verdict, VerificationReport
+from docgen.verify.intake import FileRefused, display_name, read_letter
+
+if TYPE_CHECKING:
+    from docgen.verify.verifier import Verifier
+
+__all__ = ["IsolatedVerifier"]
+
+_PARENT_POLL_SECONDS = 0.2
+_READY = b"ready"
+_STARTUP_SECONDS = 120.0  # importing pyHanko and reading the trust roots, on a busy machine
+
+
+class IsolatedVerifier:
+    """Verifies files one at a time in a worker process; safe to share between threads."""
+
+    def __init__(
+        self,
+        factory: Callable[[], Verifier],
+        *,
+        seconds: float,
+        memory_mb: int,
+        max_file_bytes: int = 50 * 1024 * 1024,
+    ):
+        """Build verifiers with ``factory`` (picklable) in the worker; bound each file.
+
+        ``seconds`` is the wall-clock budget of one file, ``memory_mb`` the memory the worker
+        may take beyond what it holds when ready. Files over ``max_file_bytes`` are refused
+        before they are read.
+        """
+        self._factory = factory
+        self._seconds = seconds
+        self._memory = memory_mb * 1024 * 1024
+        self._max_file_bytes = max_file_bytes
+        self._lock = threading.Lock()
+        self._worker: tuple[BaseProcess, Connection] | None = None
+
+    def __enter__(self) -> IsolatedVerifier:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker (it is started again if the verifier is used after this)."""
+        with self._lock:
+            self._stop()
+
+    def verify_file(self, path: Path) -> VerificationReport:
+        """Verify one file within the budget; refused and unreadable files are unchecked."""
+        name = display_name(path)
+        try:
+            data = read_letter(path, max_bytes=self._max_file_bytes)
+        except FileRefused as error:
+            return _unchecked(name, "file", str(error))
+        return self.verify(data, name=name)
+
+    def verify(self, data: bytes, *, name: str = "<bytes>") -> VerificationReport:
+        """Verify a letter given as bytes, within the budget."""
+        with self._lock:
+            process, connection = self._ready()
+            started = time.monotonic()
+            try:
+                connection.send((data, name))
+                if connection.poll(self._seconds):
+                    answer = connection.recv_bytes()
+                    return VerificationReport.model_validate_json(answer)
+            except (EOFError, OSError):
+                pass  # the worker died: memory exhausted, or killed
+            elapsed = time.monotonic() - started
+            alive = process.is_alive()
+            self._stop()
+        if alive or elapsed >= self._seconds:
+            return _unchecked(
+                name,
+                "budget",
+                f"verification took longer than {self._seconds:g} s and was stopped; "
+                "the file is built to exhaust a verifier, or the machine is overloaded",
+            )
+        return _unchecked(
+            name,
+            "budget",
+            f"verification stopped: it needed more than {self._memory // 1024 // 1024} MB of "
+            "memory, or its process crashed",
+        )
+
+    def _ready(self) -> tuple[BaseProcess, Connection]:
+        if self._worker is not None and self._worker[0].is_alive():
+            return self._worker
+        self._stop()
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve,
+            args=(theirs, self._factory, self._memory, self._seconds, os.getpid()),
+            name="docgen-verify-worker",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()
+        self._worker = (process, ours)
+        try:
+            if ours.poll(_STARTUP_SECONDS) and ours.recv_bytes() == _READY:
+                return self._worker
+        except (EOFError, OSError):
+            pass
+        self._stop()
+        raise ServiceUnavailable("The verification worker process did not start")
+
+    def _stop(self) -> None:
+        if self._worker is None:
+            return
+        process, connection = self._worker
+        self._worker = None
+        connection.close()
+        process.kill()
+        process.join(timeout=10)
+        process.close()
+
+
+def _unchecked(name: str, check: str, detail: str) -> VerificationReport:
+    return VerificationReport(
+        file=name,
+        verdict=Verdict.UNCHECKED,
+        checks=(Check(name=check, passed=False, detail=detail, checked=False),),
+    )
+
+
+def _serve(
+    connection: Connection,
+    factory: Callable[[], Verifier],
+    memory: int,
+    seconds: float,
+    parent: int,
+) -> None:
+    """The worker: verify each file sent, until the connection closes or the parent dies."""
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    verifier = factory()
+    _limit(resource.RLIMIT_AS, _address_space() + memory)
+    connection.send_bytes(_READY)
+    while True:
+        try:
+            data, name = connection.recv()
+        except (EOFError, OSError):
+            return
+        # a CPU limit a little over the wall-clock budget: even an orphan stops
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        _limit(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime + seconds) + 2)
+        try:
+            report = verifier.verify(data, name=name)
+        except MemoryError:
+            report = _unchecked(name, "budget", "verification needed more memory than allowed")
+        connection.send_bytes(report.model_dump_json().encode())
+
+
+def _limit(which: int, value: int) -> None:
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, hard))
+
+
+def _address_space() -> int:
+    """The process's current virtual memory size, in bytes."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """End the worker as soon as the process that started it is gone (even after SIGKILL)."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)
