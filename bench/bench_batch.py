@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from docgen.batch import BatchRunner, BatchSummary, read_records
 from docgen.config import Settings

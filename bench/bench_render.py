@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 import weasyprint
 from pyhanko.pdf_utils.reader import PdfFileReader
 

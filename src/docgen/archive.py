@@ -23,6 +23,7 @@ from pyhanko.sign.signers import PdfTimeStamper
 from docgen.config import Settings
 from docgen.errors import ConfigError, SigningError
 from docgen.sign.services import TrustServices
+from docgen.verify.verifier import Verifier
 
 __all__ = ["Archiver"]
 
@@ -30,8 +31,13 @@ __all__ = ["Archiver"]
 class Archiver:
     """Adds validation data and a document timestamp to B-LTA letters; build once, reuse."""
 
-    def __init__(self, settings: Settings):
-        """Use the settings' timestamping authority and trust roots."""
+    def __init__(self, settings: Settings, *, verifier: Verifier | None = None):
+        """Use the settings' timestamping authority and trust roots.
+
+        ``verifier`` decides which letters may be refreshed; by default one built from the
+        settings (their trust roots and register).
+        """
+        self._verifier = verifier or Verifier.from_settings(settings)
         self._services = TrustServices(settings)
         if self._services.timestamper is None:
             raise ConfigError(
@@ -40,7 +46,10 @@ class Archiver:
         self._stamper = PdfTimeStamper(self._services.timestamper)
 
     def refresh(self, pdf: bytes) -> bytes:
-        """The letter with new validation data and a new document timestamp appended."""
+        """The letter with new validation data and a new document timestamp appended.
+
+        :class:`SigningError` when the letter does not verify: nothing is added to it then.
+        """
         try:
             reader = PdfFileReader(io.BytesIO(pdf), strict=False)
             if not reader.embedded_timestamp_signatures:
@@ -50,6 +59,10 @@ class Archiver:
                 )
         except PdfError as error:
             raise SigningError(f"Not a readable PDF: {error}") from None
+        report = self._verifier.verify(pdf)
+        if not report.ok:
+            reasons = "; ".join(report.reasons) or report.verdict.value
+            raise SigningError(f"This letter does not verify, so it is not refreshed: {reasons}")
 
         def extend() -> bytes:
             out = self._stamper.update_archival_timestamp_chain(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,8 +10,10 @@ from zoneinfo import ZoneInfo
 import click
 
 from docgen.cli import _Failures, _Options, pass_options
+from docgen.errors import SigningError
 from docgen.files import write_atomic
 from docgen.reports import Verdict, VerificationReport
+from docgen.verify.intake import FileRefused, read_letter
 
 __all__ = ["EXIT_INVALID", "EXIT_UNCHECKED", "timestamp", "verify"]
 
@@ -29,8 +32,6 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
         if report.signing_time
         else "",
     ]
-    if report.ok and report.revocation and report.revocation.startswith("not checked"):
-        facts.append(f"signer's revocation {report.revocation}")
     if report.level:
         stamps = len(report.timestamps)
         facts.append(f"PAdES {report.level}" + (f", {stamps} timestamp(s)" if stamps else ""))
@@ -43,11 +44,13 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
             lines.append(f"  {stamp.kind} timestamp {when} by {stamp.authority}{trust}")
         if report.revocation:
             lines.append(f"  signer's certificate revocation: {report.revocation}")
-        lines.append(
-            "  long-term: validation data and a document timestamp are embedded"
-            if report.offline
-            else "  long-term: no embedded validation data with a document timestamp (not B-LTA)"
-        )
+        if report.level:
+            lines.append(
+                "  long-term: validation data and a document timestamp are embedded"
+                if report.offline
+                else "  long-term: no embedded validation data with a document timestamp "
+                "(not B-LTA)"
+            )
     for check in report.checks:
         if details or not report.ok:
             lines.append(f"  [{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
@@ -55,7 +58,7 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--trust",
     multiple=True,
@@ -73,8 +76,8 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
 @click.option(
     "--offline",
     is_flag=True,
-    help="Fetch nothing: letters without embedded revocation data (B-B, B-T) are reported "
-    "with their revocation not checked.",
+    help="Fetch nothing: letters without embedded revocation data (B-B, B-T) cannot have "
+    "their signer's revocation checked, so they are reported unchecked (exit 3), never valid.",
 )
 @click.option(
     "--at",
@@ -99,27 +102,44 @@ def verify(
     """Verify signed letters; exit 0 only if every one is valid.
 
     A valid letter gets one summary; an invalid one lists every check and why it failed.
-    Exit status 1 when a letter is invalid, 3 when one could not be checked.
+    Exit status 1 when a letter is invalid, 3 when one could not be checked. Each file is
+    verified in a separate process within the time and memory budget of the settings
+    (``verification.time_budget_seconds``, ``verification.memory_budget_mb``).
     """
     if only_trust and not trust:
         raise click.UsageError("--only-trust needs at least one --trust certificate")
-    roots = list(trust) if only_trust else [*options.settings.verification.trust, *trust]
+    settings = options.settings
+    roots = list(trust) if only_trust else [*settings.verification.trust, *trust]
     at = at_time.replace(tzinfo=UTC) if at_time is not None else None
-    from docgen.verify import Verifier  # pyHanko's validation: imported when used
+    from docgen.verify.isolated import IsolatedVerifier
+    from docgen.verify.verifier import Verifier
 
-    verifier = Verifier.from_settings(
-        options.settings, trust=roots, use_register=not no_register, at=at, online=not offline
+    # built here first, so that a bad trust root is a clear error before any file is read
+    factory = functools.partial(
+        Verifier.from_settings,
+        settings,
+        trust=roots,
+        use_register=not no_register,
+        at=at,
+        online=not offline,
     )
-    signing = options.settings.signing
-    zone = ZoneInfo(signing.timezone)
+    factory()
+    limits = settings.verification
+    zone = ZoneInfo(settings.signing.timezone)
     verdicts = set()
-    for path in files:
-        report = verifier.verify_file(path)
-        verdicts.add(report.verdict)
-        if as_json:
-            click.echo(report.model_dump_json())
-        else:
-            click.echo(_describe(report, zone, signing.zone_label, details=details))
+    with IsolatedVerifier(
+        factory,
+        seconds=limits.time_budget_seconds,
+        memory_mb=limits.memory_budget_mb,
+        max_file_bytes=limits.max_file_bytes,
+    ) as verifier:
+        for path in files:
+            report = verifier.verify_file(path)
+            verdicts.add(report.verdict)
+            if as_json:
+                click.echo(report.model_dump_json())
+            else:
+                click.echo(_describe(report, zone, settings.signing.zone_label, details=details))
     if Verdict.INVALID in verdicts:
         raise click.exceptions.Exit(EXIT_INVALID)
     if Verdict.UNCHECKED in verdicts:
@@ -140,9 +160,14 @@ def timestamp(options: _Options, files: tuple[Path, ...]) -> None:
     from docgen.archive import Archiver  # pyHanko's validation: imported when used
 
     archiver = Archiver(options.settings)
+    limit = options.settings.verification.max_file_bytes
     failures = _Failures()
     for path in files:
         with failures.guard(path):
-            write_atomic(path, archiver.refresh(path.read_bytes()))
+            try:
+                pdf = read_letter(path, max_bytes=limit)
+            except FileRefused as error:
+                raise SigningError(f"Not refreshed: {error}") from None
+            write_atomic(path, archiver.refresh(pdf))
             click.echo(f"{path}: refreshed")
     failures.exit_if_any()

@@ -35,7 +35,7 @@ def read_letter(path: Path, *, max_bytes: int) -> bytes:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         raise FileRefused(f"cannot read: {error.strerror}") from None
-    with os.fdopen(descriptor, "rb", buffering=0) as handle:
+    try:
         facts = os.fstat(descriptor)
         if not stat.S_ISREG(facts.st_mode):
             raise FileRefused("not a regular file (a folder, device or pipe is never a letter)")
@@ -44,10 +44,12 @@ def read_letter(path: Path, *, max_bytes: int) -> bytes:
                 f"larger than the limit of {_size(max_bytes)} ({_size(facts.st_size)}); "
                 "no issued letter is near that size"
             )
-        try:
+        with os.fdopen(descriptor, "rb", buffering=0, closefd=False) as handle:
             data = handle.read(max_bytes + 1)
-        except OSError as error:
-            raise FileRefused(f"cannot read: {error.strerror}") from None
+    except OSError as error:
+        raise FileRefused(f"cannot read: {error.strerror}") from None
+    finally:
+        os.close(descriptor)
     if len(data) > max_bytes:  # it grew while being read
         raise FileRefused(f"larger than the limit of {_size(max_bytes)}")
     return data

@@ -19,9 +19,11 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import resource
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -131,7 +133,7 @@ class IsolatedVerifier:
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_serve,
-            args=(theirs, self._factory, self._memory, self._seconds, os.getpid()),
+            args=(theirs, self._factory, self._memory, self._seconds, os.getpid(), _log_levels()),
             name="docgen-verify-worker",
             daemon=True,
         )
@@ -171,9 +173,11 @@ def _serve(
     memory: int,
     seconds: float,
     parent: int,
+    levels: dict[str, int],
 ) -> None:
     """The worker: verify each file sent, until the connection closes or the parent dies."""
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    _log_like_parent(levels)
     verifier = factory()
     _limit(resource.RLIMIT_AS, _address_space() + memory)
     connection.send_bytes(_READY)
@@ -190,6 +194,26 @@ def _serve(
         except MemoryError:
             report = _unchecked(name, "budget", "verification needed more memory than allowed")
         connection.send_bytes(report.model_dump_json().encode())
+
+
+def _log_levels() -> dict[str, int]:
+    """The levels of this process's loggers, for the worker to log as its parent does."""
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and logger.level
+    }
+    # the root logger's level, or nothing at all when the parent never set logging up
+    levels[""] = logging.root.level if logging.root.handlers else logging.CRITICAL + 1
+    return levels
+
+
+def _log_like_parent(levels: dict[str, int]) -> None:
+    logging.basicConfig(
+        level=levels.pop(""), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def _limit(which: int, value: int) -> None:
