@@ -47,7 +47,7 @@ from pyhanko.keys import load_certs_from_pemder
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESPassed
-from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, ModificationLevel
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.ades import ades_lta_validation
@@ -469,7 +469,9 @@ class Verifier:
                     online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
                 ),
             ),
-            diff_policy=DEFAULT_DIFF_POLICY,
+            # the modifications were judged already, by pyHanko and by the strict reader:
+            # judging them a third time here only costs time
+            diff_policy=None,
         )
         timing = (
             ValidationTimingInfo(self._at, self._at, point_in_time_validation=True)
