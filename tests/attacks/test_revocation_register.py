@@ -1,0 +1,153 @@
+"""Checks that must fail closed: revocation (item 4) and the register (item 5).
+
+A B-B letter carries no revocation data: its signer's status has to be fetched. When it is not
+fetched (``--offline``) or cannot be fetched for the time asked (``--at``), the letter is
+"could not be checked", never VALID, even when the signer is the demo PKI's revoked one. A
+register that is configured but missing is "could not be checked" too, and verifying never
+creates or changes a register.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from docgen.cli import main
+from docgen.config import KeySettings, Settings
+from docgen.pipeline import Issuer
+from docgen.pki import DemoPki
+from docgen.render import Renderer
+from docgen.reports import IssuedLetter, Verdict, VerificationReport
+from docgen.sign import open_backend
+from docgen.verify import Verifier
+from tests.attacks.conftest import PATHS, Letter, check, valid_with_structure
+from tests.helpers import EXAMPLES, load_request
+
+LATER = timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def revoked_letter(
+    tmp_path_factory: pytest.TempPathFactory, renderer: Renderer, pki: DemoPki, pki_services: str
+) -> tuple[Settings, IssuedLetter]:
+    """A B-B letter signed by the demo PKI's revoked test signer, in a register of its own."""
+    work = tmp_path_factory.mktemp("revoked-signer")
+    settings = Settings.load(
+        letter_register={"path": str(work / "register.sqlite3")},
+        output=str(work / "letters"),
+        signing={"level": "B-B"},
+    )
+    key = KeySettings(
+        pkcs12=pki.p12["signer-revoked"], passphrase_file=pki.root_cert.parent / "passphrase"
+    )
+    with Issuer(settings, renderer=renderer, signers={"ILMATE": open_backend(key)}) as issuer:
+        letter = issuer.issue(load_request(EXAMPLES / f"{PATHS['html']}.json"))
+    return settings, letter
+
+
+def _not_checked(report: VerificationReport) -> None:
+    assert report.verdict is Verdict.UNCHECKED, f"{report.verdict}: {report.checks}"
+    revocation = check(report, "revocation")
+    assert not revocation.passed
+    assert revocation.detail.startswith("not checked"), revocation.detail
+
+
+# --- item 4: revocation is hard-fail --------------------------------------------------------------
+
+
+def test_a_revoked_signer_offline_is_unchecked_never_valid(
+    revoked_letter: tuple[Settings, IssuedLetter],
+) -> None:
+    settings, letter = revoked_letter
+    _not_checked(Verifier.from_settings(settings, online=False).verify_file(letter.path))
+
+
+def test_a_revoked_signer_at_another_time_is_unchecked_never_valid(
+    revoked_letter: tuple[Settings, IssuedLetter],
+) -> None:
+    settings, letter = revoked_letter
+    at = datetime.now(UTC) + LATER
+    _not_checked(Verifier.from_settings(settings, at=at).verify_file(letter.path))
+
+
+def test_a_revoked_signer_online_is_invalid(revoked_letter: tuple[Settings, IssuedLetter]) -> None:
+    settings, letter = revoked_letter
+    report = Verifier.from_settings(settings).verify_file(letter.path)
+    assert report.verdict is Verdict.INVALID, report.checks
+    assert "revoked" in " ".join(report.reasons).lower()
+
+
+def test_the_command_line_offline_exits_unchecked_for_a_revoked_signer(
+    revoked_letter: tuple[Settings, IssuedLetter], tmp_path: Path
+) -> None:
+    settings, letter = revoked_letter
+    config = tmp_path / "docgen.toml"
+    config.write_text(f'[letter_register]\npath = "{settings.letter_register.path}"\n')
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "verify", "--offline", str(letter.path)]
+    )
+    assert result.exit_code == 3, result.output
+    assert "VALID" not in result.output.replace("INVALID", "")
+
+
+def test_a_genuine_b_b_letter_offline_is_unchecked_too(letters: dict[str, Letter]) -> None:
+    letter = letters["B-B-html"]
+    offline = Verifier.from_settings(letter.settings, online=False)
+    _not_checked(offline.verify(letter.data, name="b-b-offline.pdf"))
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_controls_revocation_a_genuine_letter_verifies_where_revocation_is_known(
+    path: str, letters: dict[str, Letter]
+) -> None:
+    b_b = letters[f"B-B-{path}"]
+    valid_with_structure(b_b.verifier.verify(b_b.data, name="b-b-online.pdf"))
+    b_lta = letters[f"B-LTA-{path}"]  # its validation data is embedded: no fetching needed
+    offline = Verifier.from_settings(b_lta.settings, online=False)
+    valid_with_structure(offline.verify(b_lta.data, name="b-lta-offline.pdf"))
+    later = Verifier.from_settings(b_lta.settings, at=datetime.now(UTC) + LATER)
+    valid_with_structure(later.verify(b_lta.data, name="b-lta-later.pdf"))
+
+
+# --- item 5: the register fails closed and is never written ---------------------------------------
+
+
+def test_a_missing_register_is_unchecked_and_not_created(
+    letters: dict[str, Letter], tmp_path: Path
+) -> None:
+    letter = letters["B-B-html"]
+    missing = tmp_path / "register.sqlite3"
+    settings = Settings.load(letter_register={"path": str(missing)})
+    report = Verifier.from_settings(settings).verify(letter.data, name="letter.pdf")
+    assert report.verdict is Verdict.UNCHECKED, report.checks
+    register = check(report, "register")
+    assert not register.passed
+    assert "does not exist" in register.detail
+    assert list(tmp_path.iterdir()) == [], "verification created files where the register was"
+
+
+def test_verifying_never_changes_an_existing_register(
+    letters: dict[str, Letter], tmp_path: Path
+) -> None:
+    letter = letters["B-LTA-html"]
+    copy = tmp_path / "register.sqlite3"
+    with (
+        sqlite3.connect(letter.settings.letter_register.path) as source,
+        sqlite3.connect(copy) as target,
+    ):
+        source.backup(target)
+    source.close()
+    target.close()
+    before = copy.read_bytes()
+    old = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    os.utime(copy, (old, old))
+    settings = Settings.load(letter_register={"path": str(copy)})
+    verifier = Verifier.from_settings(settings)
+    valid_with_structure(verifier.verify(letter.data, name="letter.pdf"))
+    assert copy.read_bytes() == before
+    assert copy.stat().st_mtime == old
