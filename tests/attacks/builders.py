@@ -672,9 +672,24 @@ def catalog_open_action(pdf: bytes) -> bytes:
 
 def dss_smuggled_stream(pdf: bytes) -> bytes:
     """A DSS whose /Certs array carries a stream that is no certificate (a forged request)."""
+    return _dss_with(pdf, forged_request(pdf))
+
+
+def dss_certificate_with_payload(pdf: bytes) -> bytes:
+    """A DSS whose /Certs stream is a real certificate with a payload after it.
+
+    A lenient DER reader takes the certificate and ignores what follows: validation data on
+    the outside, anything (here a forged request) inside.
+    """
+    signer = read(pdf).embedded_regular_signatures[0].signer_cert
+    return _dss_with(pdf, signer.dump() + forged_request(pdf))
+
+
+def _dss_with(pdf: bytes, stream: bytes) -> bytes:
+    """The letter with an update adding ``stream`` to its DSS's /Certs (a new DSS for B-B)."""
     update = Update(pdf)
     smuggled = update.new_number()
-    update.add(smuggled, stream_body(forged_request(pdf)))
+    update.add(smuggled, stream_body(stream))
     smuggled_ref = generic.IndirectObject(smuggled, 0, update.reader)
     catalog_ref = root_ref(update)
     catalog = catalog_ref.get_object()
@@ -881,6 +896,7 @@ POST_SIGNATURE: dict[str, Builder] = {
     "ssa-signature-field": ssa_signature_field,
     "catalog-open-action": catalog_open_action,
     "dss-smuggled-stream": dss_smuggled_stream,
+    "dss-certificate-with-payload": dss_certificate_with_payload,
     "info-title": info_title,
     "xmp-title": xmp_title,
 }
