@@ -27,6 +27,9 @@ else:
     raise SystemExit("the demo PKI services did not start; see out/pki-services.log")
 WAIT
 export DOCGEN_CONFIG=certs/demo-services.toml
+# the register is made on purpose, never by issuing (a lost register must not restart the
+# numbering); on a second run it already exists and is left as it is
+docgen register init
 # issue every example (numbered, signed, recorded in out/register.sqlite3), then verify them all;
 # running the demo again issues nothing new: each request id returns the letter it already has
 docgen issue examples/*.json --out out/letters

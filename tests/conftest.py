@@ -22,6 +22,7 @@ from docgen.catalogue import Catalogue
 from docgen.config import DEMO_PKI, Settings
 from docgen.pipeline import Issuer
 from docgen.pki import DemoPki, make_demo_pki, passphrase_for
+from docgen.register import Register
 from docgen.render import RenderedLetter, Renderer
 from docgen.reports import IssuedLetter
 from docgen.verify import Verifier
@@ -58,8 +59,9 @@ def pki() -> DemoPki:
 
 @pytest.fixture(scope="session")
 def issuing_settings(tmp_path_factory: pytest.TempPathFactory, pki: DemoPki) -> Settings:
-    """Settings with a register and output folder private to this test run."""
+    """Settings with a register (made here, on purpose) and output folder private to this run."""
     work = tmp_path_factory.mktemp("issuing")
+    Register.create(work / "register.sqlite3").close()
     return Settings.load(
         letter_register={"path": str(work / "register.sqlite3")}, output=str(work / "letters")
     )

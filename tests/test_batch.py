@@ -104,12 +104,15 @@ def _write_batch(path: Path, good: int, *, bad: bool = True, docx_every: int = 0
 
 
 def _settings(tmp: Path) -> Settings:
+    Register.create(tmp / "register.sqlite3").close()
     return Settings.load(
         letter_register={"path": str(tmp / "register.sqlite3")}, output=str(tmp / "letters")
     )
 
 
-def _config(tmp: Path) -> Path:
+def _config(tmp: Path, *, register: bool = True) -> Path:
+    if register:
+        Register.create(tmp / "register.sqlite3").close()
     config = tmp / "docgen.toml"
     config.write_text(
         f'output = "{tmp / "letters"}"\n[letter_register]\npath = "{tmp / "register.sqlite3"}"\n'
@@ -167,7 +170,8 @@ def test_dry_run_reports_every_problem_and_issues_nothing(tmp_path: Path, pki: D
     source = tmp_path / "check.jsonl"
     _write_batch(source, 10)
     result = CliRunner().invoke(
-        main, ["--config", str(_config(tmp_path)), "batch", str(source), "--dry-run"]
+        main,
+        ["--config", str(_config(tmp_path, register=False)), "batch", str(source), "--dry-run"],
     )
     assert result.exit_code == 1
     assert result.output.count("BAD-") == len(_bad_records()) - 2  # two have no readable id

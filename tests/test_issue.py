@@ -44,6 +44,7 @@ def private_issuer(
     tmp_path: Path, renderer: Renderer, pki: DemoPki
 ) -> Iterator[tuple[Issuer, Settings]]:
     """An issuer with its own register and output folder (sharing the warm renderer)."""
+    Register.create(tmp_path / "register.sqlite3").close()
     settings = Settings.load(
         letter_register={"path": str(tmp_path / "register.sqlite3")},
         output=str(tmp_path / "letters"),
@@ -128,6 +129,7 @@ def _broken(real: SignerBackend) -> SignerBackend:
 def test_a_signing_failure_voids_the_number_and_leaves_no_file(
     tmp_path: Path, renderer: Renderer, pki: DemoPki
 ) -> None:
+    Register.create(tmp_path / "register.sqlite3").close()
     settings = Settings.load(
         letter_register={"path": str(tmp_path / "register.sqlite3")},
         output=str(tmp_path / "letters"),
@@ -180,7 +182,7 @@ def test_a_live_reservation_blocks_a_second_issue_and_a_stale_one_is_taken_over(
         output=str(tmp_path / "letters"),
     )
     request = load_request(HTML_EXAMPLE)
-    other_process = Register(settings.letter_register.path)
+    other_process = Register.create(settings.letter_register.path)
     held = other_process.reserve(
         request,
         catalogue.get(request.service),
@@ -212,7 +214,7 @@ def _reserve_many(path: str, prefix: str, count: int, start: object) -> None:
 
 def test_two_processes_issuing_at_once_get_distinct_gapless_numbers(tmp_path: Path) -> None:
     path = str(tmp_path / "register.sqlite3")
-    Register(Path(path)).close()
+    Register.create(Path(path)).close()
     context = multiprocessing.get_context("spawn")
     start = context.Event()
     workers = [context.Process(target=_reserve_many, args=(path, name, 50, start)) for name in "AB"]
@@ -235,6 +237,8 @@ def test_cli_issue_and_revoke(tmp_path: Path, pki: DemoPki) -> None:
         f'output = "{tmp_path / "letters"}"\n[letter_register]\npath = "{tmp_path / "r.db"}"\n'
     )
     runner = CliRunner()
+    made = runner.invoke(main, ["--config", str(config), "register", "init"])
+    assert made.exit_code == 0, made.output
     first = runner.invoke(main, ["--config", str(config), "issue", str(HTML_EXAMPLE)])
     assert first.exit_code == 0, first.output
     number, path, note = first.output.split()[0], first.output.split()[1], first.output.strip()

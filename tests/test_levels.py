@@ -16,6 +16,7 @@ from docgen.config import KeySettings, Settings
 from docgen.errors import ConfigError, ServiceUnavailable, SigningError
 from docgen.pipeline import Issuer
 from docgen.pki import DemoPki
+from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import IssueOutcome
 from docgen.sign import SignerBackend, open_backend
@@ -27,6 +28,7 @@ STEMS = {"html": "ilmate-pertek-baja-approved", "docx": "ikft-pertek-ban-approve
 
 
 def _settings(tmp: Path, **signing: object) -> Settings:
+    Register.create(tmp / "register.sqlite3").close()
     return Settings.load(
         letter_register={"path": str(tmp / "register.sqlite3")},
         output=str(tmp / "letters"),
@@ -259,6 +261,7 @@ def test_the_level_can_be_chosen_per_command(tmp_path: Path, pki_services: str) 
         f'[letter_register]\npath = "{tmp_path / "register.sqlite3"}"\n'
         f'[signing]\ntimestamp_url = "{pki_services}"\n'
     )
+    Register.create(tmp_path / "register.sqlite3").close()
     example = EXAMPLES / f"{STEMS['html']}.json"
     result = CliRunner().invoke(
         main, ["--config", str(config), "issue", "--level", "B-T", str(example)]

@@ -24,6 +24,7 @@ from docgen.config import KeySettings, Settings
 from docgen.errors import ConfigError, SigningError
 from docgen.pipeline import Issuer
 from docgen.pki import DemoPki
+from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import IssueOutcome
 from docgen.sign import open_backend
@@ -157,6 +158,7 @@ def _token_key(**changes: object) -> dict[str, object]:
 def test_a_letter_signed_on_the_token_issues_and_verifies(
     tmp_path: Path, renderer: Renderer
 ) -> None:
+    Register.create(tmp_path / "register.sqlite3").close()
     settings = Settings.load(
         signing={"keys": {"ILMATE": _token_key()}},
         letter_register={"path": str(tmp_path / "register.sqlite3")},

@@ -21,7 +21,7 @@ from docgen.config import Settings
 from docgen.errors import ConfigError, ServiceUnavailable, SigningError
 from docgen.pipeline import Issuer
 from docgen.pki import DemoPki, passphrase_for
-from docgen.register import LetterStatus
+from docgen.register import LetterStatus, Register
 from docgen.render import Renderer
 from docgen.render.pdf import draw_on_page
 from docgen.reports import IssueOutcome
@@ -125,6 +125,7 @@ class DownService:
 @pytest.fixture
 def remote_settings(tmp_path: Path, pki: DemoPki) -> Settings:
     """B-B settings with a private register and output folder."""
+    Register.create(tmp_path / "register.sqlite3").close()
     return Settings.load(
         signing={"level": "B-B"},
         letter_register={"path": str(tmp_path / "register.sqlite3")},

@@ -28,6 +28,7 @@ from docgen.cli import main
 from docgen.config import DEMO_PKI, KeySettings, Settings
 from docgen.pipeline import Issuer
 from docgen.pki import DemoPki, passphrase_for
+from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import Check, IssuedLetter, Verdict, VerificationReport
 from docgen.sign import PadesSigner, open_backend
@@ -347,6 +348,7 @@ def revoked(
         encoding="utf-8",
     )
     reason = "Dicabut atas permintaan pemohon: data tidak sesuai (uji)"
+    Register.create(work / "register.db").close()
     with Issuer(Settings.load(config), renderer=renderer) as own:
         letter = own.issue(load_request(EXAMPLES / f"{HTML_STEM}.json"))
         own.register.revoke(letter.letter_number, reason)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from docgen.config import Settings
 from docgen.models import LetterRequest
 from docgen.pipeline import Issuer
+from docgen.register import Register
 from docgen.render import Renderer
 from docgen.render.pdf import read_request
 from docgen.reports import Verdict
@@ -45,6 +46,7 @@ def letters(
     for level in ("B-B", "B-LTA"):
         work = tmp_path_factory.mktemp(f"fuzz-{level}")
         signing = {"level": level, "timestamp_url": pki_services if level != "B-B" else ""}
+        Register.create(work / "register.sqlite3").close()
         issuing = Settings.load(
             letter_register={"path": str(work / "register.sqlite3")},
             output=str(work / "letters"),

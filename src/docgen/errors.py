@@ -9,7 +9,9 @@ written for the officer or operator who has to act on it, not for a Python devel
     ├── RequestInvalid               a letter request failed validation (lists every field)
     ├── RequestConflict              a request id came back with different content
     ├── LetterInProgress             another process is issuing the same request right now
-    ├── RegisterError                the register could not be read or written
+    ├── RegisterError                the register is missing, or could not be read or written
+    │   └── RegisterBusy             another process held the register's lock too long
+    ├── OutputError                  a letter's file could not be written (or its name is taken)
     ├── UnknownLetter                no such letter, or not in a state the action needs
     ├── SigningError                 the key could not be opened, or signing failed
     │   └── ServiceUnavailable       the timestamping or revocation service did not answer
@@ -18,7 +20,9 @@ written for the officer or operator who has to act on it, not for a Python devel
         ├── ForbiddenResource        a template tried to reach a file or URL it may not
         └── ConverterError           the LibreOffice converter failed or timed out
 
-The CLI turns these into messages and exit codes in one place (``docgen.cli``).
+The CLI turns these into messages and exit codes in one place (``docgen.cli``). Whether running
+again may succeed by itself (a batch's ``retryable``) is the class's :attr:`DocgenError.retryable`,
+and :func:`is_retryable` answers it for any exception, so it is decided here and nowhere else.
 
 Example::
 
@@ -41,6 +45,8 @@ __all__ = [
     "FieldProblem",
     "ForbiddenResource",
     "LetterInProgress",
+    "OutputError",
+    "RegisterBusy",
     "RegisterError",
     "RenderError",
     "RequestConflict",
@@ -49,6 +55,7 @@ __all__ = [
     "SigningError",
     "TemplateError",
     "UnknownLetter",
+    "is_retryable",
 ]
 
 
@@ -57,6 +64,19 @@ class DocgenError(Exception):
 
     exit_code: int = 1
     """Process exit status the CLI uses for this kind of error."""
+    retryable: bool = False
+    """Whether running again, unchanged, may succeed: the cause is temporary (a lock, a service
+    that did not answer). False when a person must act first (fix the request, the settings,
+    the key, the disk)."""
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether running again may succeed after ``error``; an unexpected exception never may.
+
+    An exception docgen did not raise on purpose (a ``TypeError``, say) is a fault that the
+    same input reproduces, so retrying it on every run would only repeat it.
+    """
+    return isinstance(error, DocgenError) and error.retryable
 
 
 class ConfigError(DocgenError):
@@ -110,6 +130,7 @@ class LetterInProgress(DocgenError):
     """Another process is issuing the same request right now; try again shortly."""
 
     exit_code = 75  # EX_TEMPFAIL
+    retryable = True
 
 
 class UnknownLetter(DocgenError):
@@ -119,7 +140,23 @@ class UnknownLetter(DocgenError):
 
 
 class RegisterError(DocgenError):
-    """The register could not be read or written."""
+    """The register is missing, or could not be read or written."""
+
+    exit_code = 74  # EX_IOERR
+
+
+class RegisterBusy(RegisterError):
+    """Another process held the register's write lock for longer than docgen waits."""
+
+    retryable = True
+
+
+class OutputError(DocgenError):
+    """A letter's file could not be written or read, or its name already holds another file.
+
+    The folder may be full or read-only; a name already taken is never overwritten, because
+    docgen never replaces a letter.
+    """
 
     exit_code = 74  # EX_IOERR
 
@@ -135,7 +172,6 @@ class ServiceUnavailable(SigningError):
 
     exit_code = 69  # EX_UNAVAILABLE
     retryable = True
-    """Running again later may succeed."""
 
 
 class RenderError(DocgenError):
@@ -156,3 +192,4 @@ class ConverterError(RenderError):
     """The LibreOffice converter failed, timed out, or could not be started."""
 
     exit_code = 69  # EX_UNAVAILABLE
+    retryable = True  # a fresh LibreOffice is started for the next letter

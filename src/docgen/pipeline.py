@@ -17,6 +17,11 @@ A failure in 2–4 marks the reservation void with the reason and removes the te
 crash between 4 and 5 is completed by the next ``issue`` of the same request, which finds the
 temporary file by its name and hash and renames it.
 
+An issued letter's file is never replaced: a final name that already holds a file (a letter
+issued under a register that was since lost or replaced, say) is refused with
+:class:`~docgen.errors.OutputError` and the number voided, and so is a folder that is full or
+read-only. The register itself is never created here: it must exist (``docgen register init``).
+
 Example::
 
     with Issuer(Settings.load()) as issuer:
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -35,7 +41,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from docgen.config import Settings
-from docgen.errors import DocgenError, RegisterError, SigningError
+from docgen.errors import DocgenError, OutputError, RegisterError, SigningError
 from docgen.files import commit_pending, pending_path, write_pending
 from docgen.models import LetterRequest
 from docgen.register import LetterRecord, LetterStatus, Register
@@ -48,6 +54,17 @@ from docgen.sign import PadesSigner, PassphrasePrompt, RemoteBackend, SignerBack
 __all__ = ["Issuer", "letter_path", "request_hash"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _refuse_taken(path: Path, record: LetterRecord) -> None:
+    """Refuse to issue a letter whose file name already holds a file (it is never replaced)."""
+    if os.path.lexists(path):
+        raise OutputError(
+            f"{path} already holds a file, and letter {record.letter_number} would replace it; "
+            "docgen never replaces a letter. Was the register replaced or restored from an "
+            "older copy? Put back the register that issued that file, or issue into another "
+            "folder (--out); this attempt's number is void"
+        )
 
 
 def request_hash(request: LetterRequest) -> str:
@@ -67,6 +84,8 @@ def _same_letter(path: Path, record: LetterRecord) -> bool:
         data = path.read_bytes()
     except FileNotFoundError:
         return False
+    except OSError as error:
+        raise OutputError(f"Cannot read the letter {path}: {error.strerror}") from None
     if hashlib.sha256(data).hexdigest() == record.pdf_sha256:
         return True
     return record.signed_sha256 is not None and (
@@ -97,9 +116,16 @@ class Issuer(Closing):
         for backend in self._signers.values():
             self._pades.check_backend(backend)  # a remote backend above B-B: refuse up front
         self._zone = ZoneInfo(settings.signing.timezone)
-        self.renderer = renderer or Renderer(settings)
-        self._owns_renderer = renderer is None
+        # the register next, before the renderer: a missing register (never created here) is a
+        # quick, clear error, and nothing started has to be stopped for it
         self.register = register or Register(settings.letter_register.path)
+        try:
+            self.renderer = renderer or Renderer(settings)
+        except BaseException:
+            if register is None:
+                self.register.close()
+            raise
+        self._owns_renderer = renderer is None
 
     def close(self) -> None:
         """Stop the converter (if this issuer started it) and close the register."""
@@ -130,6 +156,7 @@ class Issuer(Closing):
         path = letter_path(out_dir or self.settings.output, record)
         pending = pending_path(path, record.register_id)
         try:
+            _refuse_taken(path, record)  # before the work of rendering and signing
             url = self.verification_url(record.register_id)
             letter = self.renderer.render_final(
                 request,
@@ -140,6 +167,7 @@ class Issuer(Closing):
             )
             signed = self._pades.sign(letter.pdf, backend, request.signatory, url)
             write_pending(path, signed.pdf, record.register_id)
+            _refuse_taken(path, record)  # again: it may have appeared while this one was made
             record = self.register.mark_issued(
                 record.register_id,
                 sha256=hashlib.sha256(signed.pdf).hexdigest(),
@@ -155,6 +183,8 @@ class Issuer(Closing):
                 with contextlib.suppress(DocgenError):
                     self.register.mark_void(record.register_id, reason[:2000])
             raise
+        # recorded: a failure from here on keeps the pending file, and running again completes
+        # the move (see _existing)
         commit_pending(pending, path)
         return self._letter(record, IssueOutcome.ISSUED)
 
@@ -162,14 +192,18 @@ class Issuer(Closing):
         """The letter issued before; completes a rename that a crash interrupted."""
         assert record.pdf_path is not None and record.pdf_sha256 is not None
         path = Path(record.pdf_path)
-        if not _same_letter(path, record):
-            pending = pending_path(path, record.register_id)
+        pending = pending_path(path, record.register_id)
+        if _same_letter(path, record):
+            # a crash between the move's link and its unlink leaves the pending name as well
+            with contextlib.suppress(OSError):
+                pending.unlink(missing_ok=True)
+        else:
             if not _same_letter(pending, record):
                 raise RegisterError(
                     f"Letter {record.letter_number} was issued, but its file {path} is missing "
                     "or changed; restore it from the archive"
                 )
-            commit_pending(pending, path)
+            commit_pending(pending, path)  # never over another file: OutputError then
         outcome = (
             IssueOutcome.REVOKED
             if record.status is LetterStatus.REVOKED

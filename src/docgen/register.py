@@ -16,9 +16,16 @@ Every letter gets its number here, once. The rules:
   number: at once when that process ran on this machine (it is known to be gone), otherwise
   once the lease has run out.
 - **Revocation** marks an issued letter revoked, with a reason and time; verification then fails.
+- **Created only on purpose**: :meth:`Register.create` (``docgen register init``) makes a new
+  register; opening one that does not exist is a :class:`RegisterError`, never a fresh empty
+  register. A fresh register would number from 1 again, and its letters would collide with the
+  letters the lost one issued.
+- **Locks**: a write waits for another process's write lock for ``timeout`` seconds, then
+  fails with :class:`RegisterBusy` (retryable: the lock is temporary).
 
 Example::
 
+    Register.create(Path("register.sqlite3")).close()      # once, when setting up
     register = Register(Path("register.sqlite3"))
     reservation = register.reserve(request, service, request_hash, issued_on=date.today())
     ...
@@ -40,7 +47,14 @@ from enum import StrEnum
 from pathlib import Path
 
 from docgen.catalogue import Service
-from docgen.errors import LetterInProgress, RegisterError, RequestConflict, UnknownLetter
+from docgen.errors import (
+    LetterInProgress,
+    RegisterBusy,
+    RegisterError,
+    RequestConflict,
+    UnknownLetter,
+)
+from docgen.files import process_start
 from docgen.models import LetterRequest
 
 __all__ = ["LetterRecord", "LetterStatus", "Register"]
@@ -143,16 +157,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _process_start(pid: int) -> str | None:
-    """The kernel's start time of a process (tells a live process from a reused pid)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-_OWNER = f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
+_OWNER = f"{socket.gethostname()}:{os.getpid()}:{process_start(os.getpid())}"
 
 
 def _owner_alive(owner: str | None) -> bool:
@@ -167,7 +172,7 @@ def _owner_alive(owner: str | None) -> bool:
     pid, _, started = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True
-    return _process_start(int(pid)) == started
+    return process_start(int(pid)) == started
 
 
 def _record(row: sqlite3.Row) -> LetterRecord:
@@ -199,6 +204,22 @@ def _record(row: sqlite3.Row) -> LetterRecord:
     )
 
 
+def _failure(path: Path, error: sqlite3.Error, doing: str = "failed") -> RegisterError:
+    """A SQLite error as docgen's: :class:`RegisterBusy` when it was a lock held too long."""
+    # SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes in the higher bits
+    code = getattr(error, "sqlite_errorcode", None)
+    busy = code & 0xFF in (5, 6) if isinstance(code, int) else "locked" in str(error)
+    if busy:
+        return RegisterBusy(
+            f"The register {path} {doing}: another process held its lock too long ({error}); "
+            "try again shortly"
+        )
+    return RegisterError(f"The register {path} {doing}: {error}")
+
+
+_INIT_HINT = "create it once with `docgen register init` (or point letter_register.path at it)"
+
+
 class Register:
     """The SQLite letter register; one connection per thread, safe across processes."""
 
@@ -208,18 +229,30 @@ class Register:
         *,
         lease: timedelta = timedelta(minutes=10),
         read_only: bool = False,
+        create: bool = False,
+        timeout: float = 60.0,
     ):
-        """Open (creating if needed) the register at ``path``.
+        """Open the existing register at ``path``; a missing one is a :class:`RegisterError`.
 
+        ``create`` makes the register when it does not exist yet (``docgen register init``;
+        :meth:`create` says the same). Without it, a register is never created: a missing file
+        or folder, or a file that is not a docgen register, is a :class:`RegisterError`, so that
+        a moved or deleted register cannot silently restart the numbering.
         ``lease`` is how long a reservation belongs to the process that made it; after that a
         new attempt at the same request takes it over (its process is presumed dead).
         ``read_only`` opens an existing register for reading only, as verification does: it is
         never created, its schema never touched, and a missing or foreign file is a
-        :class:`RegisterError`.
+        :class:`RegisterError`. ``timeout`` is how many seconds an operation waits for another
+        process's lock before failing with :class:`RegisterBusy`.
         """
+        if read_only and create:
+            raise ValueError("a register opened read-only cannot be created")
         self.path = path
         self.lease = lease
         self.read_only = read_only
+        self.timeout = timeout
+        self._create = create
+        self._checked = False  # whether the file is known to be a register (see _set_up)
         self._local = threading.local()
         if read_only:
             if not path.is_file():
@@ -229,41 +262,96 @@ class Register:
             except sqlite3.Error as error:
                 raise RegisterError(f"the register {path} cannot be read: {error}") from None
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise RegisterError(
+                    f"Cannot create the register's folder {path.parent}: {error.strerror}"
+                ) from None
+        elif not path.is_file():
+            raise RegisterError(f"The register {path} does not exist; {_INIT_HINT}")
         try:
-            # executescript manages its own transaction; every statement is idempotent
-            db = self._connection()
-            db.executescript(_SCHEMA)
-            columns = {row["name"] for row in db.execute("PRAGMA table_info(letters)")}
-            for column in ("owner", "signed_sha256"):  # registers made by earlier versions
-                if column not in columns:
-                    db.execute(f"ALTER TABLE letters ADD COLUMN {column} TEXT")
-            db.execute(
-                "CREATE INDEX IF NOT EXISTS letters_signed_sha256 ON letters (signed_sha256)"
-            )
+            self._set_up()
         except sqlite3.Error as error:
-            raise RegisterError(f"Cannot set up the register {path}: {error}") from None
+            self.close()
+            raise _failure(path, error, "could not be set up") from None
+        except RegisterError:
+            self.close()
+            raise
+
+    @classmethod
+    def create(
+        cls, path: Path, *, lease: timedelta = timedelta(minutes=10), timeout: float = 60.0
+    ) -> Register:
+        """Make a new register at ``path`` (or open the one there): set-up, never implicit."""
+        return cls(path, lease=lease, timeout=timeout, create=True)
+
+    def _set_up(self) -> None:
+        """Make the tables (only when creating) and bring an older register's schema up to date."""
+        db = self._connection()
+        tables = {
+            row["name"] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if "letters" not in tables:
+            if tables or not self._create:
+                # another application's database, or an empty file: never made into a register
+                raise RegisterError(
+                    f"{self.path} is not a docgen register"
+                    + ("" if self._create else f"; {_INIT_HINT}")
+                )
+            # executescript manages its own transaction; every statement is idempotent
+            db.executescript(_SCHEMA)
+        self._tune(db)
+        self._checked = True
+        columns = {row["name"] for row in db.execute("PRAGMA table_info(letters)")}
+        missing = [c for c in ("owner", "signed_sha256") if c not in columns]
+        indexes = {
+            row["name"] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")
+        }
+        if missing or "letters_signed_sha256" not in indexes:
+            # a register made by an earlier version; written only then, so that opening a
+            # current register never waits for another process's write lock
+            with self._transaction() as update:
+                for column in missing:
+                    update.execute(f"ALTER TABLE letters ADD COLUMN {column} TEXT")
+                update.execute(
+                    "CREATE INDEX IF NOT EXISTS letters_signed_sha256 ON letters (signed_sha256)"
+                )
+
+    def _tune(self, connection: sqlite3.Connection) -> None:
+        """WAL mode and full syncs, on a file known to be a register (it changes the file)."""
+        if not self.read_only:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             try:
-                if self.read_only:
-                    # mode=ro: SQLite itself refuses every write, and never creates the file
-                    connection = sqlite3.connect(
-                        self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=60
-                    )
-                else:
-                    connection = sqlite3.connect(
-                        self.path, timeout=60, isolation_level=None, check_same_thread=True
-                    )
+                # a URI, so that SQLite itself never creates a missing file unless asked to
+                # (mode=rw), even if the file disappears after this object was made;
+                # mode=ro also refuses every write
+                mode = "ro" if self.read_only else "rwc" if self._create else "rw"
+                connection = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode={mode}",
+                    uri=True,
+                    timeout=self.timeout,
+                    isolation_level=None,
+                    check_same_thread=True,
+                )
                 connection.row_factory = sqlite3.Row
-                if not self.read_only:
-                    connection.execute("PRAGMA journal_mode=WAL")
-                    connection.execute("PRAGMA synchronous=FULL")
-                connection.execute("PRAGMA busy_timeout=60000")
+                connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+                if self._checked:
+                    self._tune(connection)
             except sqlite3.Error as error:
-                raise RegisterError(f"Cannot open the register {self.path}: {error}") from None
+                if connection is not None:
+                    connection.close()
+                if isinstance(error, sqlite3.OperationalError) and not self.path.exists():
+                    raise RegisterError(
+                        f"The register {self.path} does not exist; {_INIT_HINT}"
+                    ) from None
+                raise _failure(self.path, error, "could not be opened") from None
             self._local.connection = connection
         return connection
 
@@ -280,7 +368,7 @@ class Register:
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as error:
-            raise RegisterError(f"The register {self.path} failed: {error}") from None
+            raise _failure(self.path, error) from None
 
     def close(self) -> None:
         """Close this thread's connection."""
@@ -424,7 +512,7 @@ class Register:
             row = self._connection().execute(f"SELECT * FROM letters WHERE {where}", (value,))
             found = row.fetchone()
         except sqlite3.Error as error:
-            raise RegisterError(f"The register {self.path} failed: {error}") from None
+            raise _failure(self.path, error) from None
         return _record(found) if found is not None else None
 
     def get(self, register_id: str) -> LetterRecord | None:
@@ -449,5 +537,8 @@ class Register:
 
     def records(self) -> list[LetterRecord]:
         """Every record, in order of series and sequence."""
-        rows = self._connection().execute("SELECT * FROM letters ORDER BY series, seq")
-        return [_record(row) for row in rows.fetchall()]
+        try:
+            rows = self._connection().execute("SELECT * FROM letters ORDER BY series, seq")
+            return [_record(row) for row in rows.fetchall()]
+        except sqlite3.Error as error:
+            raise _failure(self.path, error) from None

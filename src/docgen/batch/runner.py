@@ -44,19 +44,12 @@ from typing import Any
 from docgen.batch.inputs import Record
 from docgen.catalogue import Catalogue
 from docgen.config import Settings
-from docgen.errors import (
-    ConverterError,
-    DocgenError,
-    LetterInProgress,
-    RequestInvalid,
-    ServiceUnavailable,
-)
+from docgen.errors import DocgenError, LetterInProgress, RequestInvalid, is_retryable
 from docgen.models import LetterRequest
 from docgen.sign.passphrase import PassphrasePrompt
 
 __all__ = ["BatchRunner", "BatchSummary", "ManifestRow", "Progress"]
 
-_RETRYABLE = (LetterInProgress, ServiceUnavailable, ConverterError)
 _WAIT_FOR_OTHER_RUN = 300.0  # seconds a worker waits for another run to finish a request
 
 
@@ -365,7 +358,7 @@ def _result(future: Future[ManifestRow], record: Record) -> ManifestRow:
             request_id,
             "failed",
             error=str(error),
-            retryable=isinstance(error, _RETRYABLE),
+            retryable=is_retryable(error),
         )
     except Exception as error:  # a worker crash must not stop the batch
         return ManifestRow(
@@ -373,5 +366,5 @@ def _result(future: Future[ManifestRow], record: Record) -> ManifestRow:
             request_id,
             "failed",
             error=f"{type(error).__name__}: {error}",
-            retryable=True,
+            retryable=is_retryable(error),
         )

@@ -132,11 +132,12 @@ def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from docgen.cli import batch, catalogue, issue, render, schema, verify
+    from docgen.cli import batch, catalogue, issue, register, render, schema, verify
 
     main.add_command(batch.batch)
     main.add_command(issue.issue)
     main.add_command(issue.revoke)
+    main.add_command(register.register)
     main.add_command(verify.verify)
     main.add_command(verify.timestamp)
     main.add_command(render.render)
