@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Callable, Sequence
 
 from tests.attacks.builders import duplicate_xref_stream_quantity, raw_copy, root_ref
-from tests.attacks.rawpdf import Update, serialize, stream_body
+from tests.attacks.rawpdf import Update, read, serialize, stream_body
 
 __all__ = [
     "HOSTILE_FILES",
@@ -72,18 +72,23 @@ HOSTILE_FILES: dict[str, bytes] = {
 """Small hostile PDFs, unsigned: each must end in a report, never an exception or a hang."""
 
 
-def _catalog_with(
-    pdf: bytes, key: bytes, value: bytes, extra: Sequence[tuple[int, bytes]] = ()
-) -> bytes:
-    """The letter with an update adding ``key value`` to a copy of its catalog (and objects)."""
+def _catalog_with(pdf: bytes, key: bytes, value: bytes, extra: Sequence[bytes] = ()) -> bytes:
+    """The letter with an update adding ``key value`` to a copy of its catalog.
+
+    ``extra`` object bodies are added under fresh numbers; ``SELF`` in a body stands for its
+    own number, ``FIRST`` in ``value`` for the first extra object's.
+    """
     update = Update(pdf)
     ref = root_ref(update)
-    catalog = serialize(raw_copy(ref.get_object()))
+    copy = raw_copy(ref.get_object())
+    copy.pop(key.decode(), None)  # replaced, not defined twice
+    catalog = serialize(copy)
     assert catalog.endswith(b">>")
     numbers = [update.new_number() for _ in extra]
-    for number, (_, body) in zip(numbers, extra, strict=True):
+    for number, body in zip(numbers, extra, strict=True):
         update.add(number, body.replace(b"SELF", b"%d" % number))
-    value = value.replace(b"FIRST", b"%d" % numbers[0]) if numbers else value
+    if numbers:
+        value = value.replace(b"FIRST", b"%d" % numbers[0])
     update.add(ref.idnum, catalog[:-2] + b" " + key + b" " + value + b" >>")
     update.entries.sort(key=lambda entry: entry.number)
     return update.table()
@@ -91,16 +96,16 @@ def _catalog_with(
 
 def self_referencing_update(pdf: bytes) -> bytes:
     """An update whose catalog names an object that is a reference to itself."""
-    return _catalog_with(pdf, b"/DocgenLoop", b"FIRST 0 R", [(0, b"SELF 0 R")])
+    return _catalog_with(pdf, b"/DocgenLoop", b"FIRST 0 R", [b"SELF 0 R"])
 
 
 def circular_update(pdf: bytes) -> bytes:
-    """An update whose /AcroForm's field is its own kid (a field tree with a cycle)."""
+    """An update whose form gains a field that is its own kid and parent (a cycle)."""
+    fields = read(pdf).root["/AcroForm"].raw_get("/Fields")
+    listed = b" ".join(serialize(fields.raw_get(index)) for index in range(len(fields)))
+    form = b"<< /Fields [%s FIRST 0 R] /SigFlags 3 >>" % listed
     field = b"<< /FT /Sig /T (Lingkaran) /Kids [SELF 0 R] /Parent SELF 0 R >>"
-    update = Update(pdf)
-    form = update.reader.root.raw_get("/AcroForm")
-    assert form is not None
-    return _catalog_with(pdf, b"/DocgenFields", b"[FIRST 0 R]", [(0, field)])
+    return _catalog_with(pdf, b"/AcroForm", form, [field])
 
 
 def deep_update(pdf: bytes) -> bytes:
