@@ -18,6 +18,7 @@ import pytest
 from docgen.archive import Archiver
 from docgen.config import Settings
 from docgen.pipeline import Issuer
+from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import Check, IssuedLetter, Verdict, VerificationReport
 from docgen.verify import Verifier
@@ -55,6 +56,7 @@ class Letter:
 def lta_settings(tmp_path_factory: pytest.TempPathFactory, pki_services: str) -> Settings:
     """B-LTA settings with a register private to the attack tests."""
     work = tmp_path_factory.mktemp("attacks-lta")
+    Register.create(work / "register.sqlite3").close()
     return Settings.load(
         letter_register={"path": str(work / "register.sqlite3")},
         output=str(work / "letters"),

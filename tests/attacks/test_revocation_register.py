@@ -21,6 +21,7 @@ from docgen.cli import main
 from docgen.config import KeySettings, Settings
 from docgen.pipeline import Issuer
 from docgen.pki import DemoPki
+from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import IssuedLetter, Verdict, VerificationReport
 from docgen.sign import open_backend
@@ -37,6 +38,7 @@ def revoked_letter(
 ) -> tuple[Settings, IssuedLetter]:
     """A B-B letter signed by the demo PKI's revoked test signer, in a register of its own."""
     work = tmp_path_factory.mktemp("revoked-signer")
+    Register.create(work / "register.sqlite3").close()
     settings = Settings.load(
         letter_register={"path": str(work / "register.sqlite3")},
         output=str(work / "letters"),
