@@ -14,6 +14,12 @@ process ends. A process killed before it could do so leaves it behind; the next 
 to make its own folder removes every such folder whose process is gone: the process id and its
 kernel start time both name the owner, so a reused process id is never mistaken for it.
 
+A batch's shared LibreOffice folder (``docgen-lo-*``) names no owner. One left by a killed run
+is removed once it is provably abandoned: nothing in it changed for :data:`SHARED_FOLDER_LEASE`,
+and no process has a file in it open, works in it, or names it on its command line (as the
+LibreOffice using it does). Removing one that a live batch has not used yet costs nothing: its
+converter makes it again when it needs it.
+
 Example::
 
     write_atomic(Path("out/letter.pdf"), pdf_bytes)
@@ -32,12 +38,14 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
 from docgen.errors import OutputError
 
 __all__ = [
+    "SHARED_FOLDER_LEASE",
     "commit_pending",
     "pending_path",
     "process_start",
@@ -192,6 +200,7 @@ def process_temp_dir() -> Path:
         # a forked child gets its own folder: the parent's is the parent's to remove
         root = Path(tempfile.gettempdir())
         _sweep_dead_process_dirs(root)
+        _sweep_abandoned_shared_folders(root)
         folder = Path(tempfile.mkdtemp(prefix=f"docgen-{pid}-{process_start(pid) or 0}-", dir=root))
         _process_dir = (pid, folder)
         atexit.register(_remove_process_dir, pid, folder)
@@ -230,3 +239,65 @@ def _sweep_dead_process_dirs(root: Path) -> None:
                 continue  # its process is alive
             log.info("removing %s, left by a docgen process that ended", entry.path)
             shutil.rmtree(entry.path, ignore_errors=True)
+
+
+SHARED_FOLDER_LEASE = 600.0
+"""Seconds a ``docgen-lo-*`` folder must have been left unchanged before it may be removed."""
+
+
+def _newest_change(folder: Path) -> float:
+    """The latest modification time of ``folder`` and everything in it."""
+    newest = folder.stat().st_mtime
+    for parent, directories, files in os.walk(folder):
+        for name in (*directories, *files):
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.lstat(os.path.join(parent, name)).st_mtime)
+    return newest
+
+
+def _in_use(folders: list[Path]) -> set[Path]:
+    """Those of ``folders`` that a running process has open, works in, or names to run."""
+    used: set[Path] = set()
+    names = {folder: str(folder) for folder in folders}
+
+    def touch(text: str) -> None:
+        # a mention anywhere counts: wrongly keeping a folder costs nothing, removing one does
+        used.update(folder for folder, name in names.items() if name in text)
+
+    for process in os.scandir("/proc"):
+        if not process.name.isdigit():
+            continue
+        with contextlib.suppress(OSError), open(f"{process.path}/cmdline", "rb") as cmdline:
+            touch(cmdline.read().replace(b"\0", b" ").decode(errors="replace"))
+        with contextlib.suppress(OSError):
+            touch(os.readlink(f"{process.path}/cwd"))
+        with contextlib.suppress(OSError):
+            for fd in os.scandir(f"{process.path}/fd"):
+                with contextlib.suppress(OSError):
+                    touch(os.readlink(fd.path))
+    return used
+
+
+def _sweep_abandoned_shared_folders(root: Path) -> None:
+    """Remove ``docgen-lo-*`` folders that killed batch runs left (see the module's text)."""
+    now = time.time()
+    uid = os.getuid()
+    candidates = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            if not entry.name.startswith("docgen-lo-"):
+                continue
+            with contextlib.suppress(OSError):
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if now - _newest_change(Path(entry.path)) >= SHARED_FOLDER_LEASE:
+                    candidates.append(Path(entry.path))
+    if not candidates:
+        return
+    used = _in_use(candidates)
+    for folder in candidates:
+        if folder not in used:
+            log.info("removing %s, a LibreOffice folder no process uses any more", folder)
+            shutil.rmtree(folder, ignore_errors=True)

@@ -20,6 +20,16 @@ started, because LibreOffice's memory grows with the documents it has converted.
 runs with the jemalloc allocator when it is installed (``converter.jemalloc``): less CPU per
 letter and less memory than with glibc's malloc.
 
+**Temporary files.** A private converter's folder lies in the process's own temporary folder
+(:func:`docgen.files.process_temp_dir`), removed when the process ends. Each LibreOffice gets a
+``TMPDIR`` of its own in the converter's folder (``tmp-<pipe>``), so its ``lu*.tmp`` folders
+go there. Its sockets cannot move: LibreOffice always makes them in ``/tmp``
+(``OSL_PIPE_<uid>_...``), and removes them only when it exits cleanly, never when killed. So
+when docgen kills a LibreOffice, it removes that LibreOffice's temporary folder and the socket
+files it had bound; and before starting one, it removes what dead ones left: temporary folders
+whose LibreOffice no longer runs, and docgen's LibreOffice socket files in ``/tmp`` that nothing
+listens on any more.
+
 Example::
 
     with LibreOfficeConverter(settings.converter) as converter:
@@ -40,6 +50,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +65,7 @@ from typing import Any
 
 from docgen.config import ConverterSettings
 from docgen.errors import ConverterError
+from docgen.files import process_temp_dir
 from docgen.resources import Closing
 
 __all__ = ["PDFA_FILTER_DATA", "LibreOfficeConverter"]
@@ -149,9 +161,12 @@ def _jemalloc() -> str | None:
     return found
 
 
-def _environment(settings: ConverterSettings) -> dict[str, str]:
-    """LibreOffice's environment: docgen's, headless, with jemalloc when asked for and present."""
+def _environment(settings: ConverterSettings, tmp: Path | None = None) -> dict[str, str]:
+    """LibreOffice's environment: docgen's, headless, its own ``TMPDIR``, jemalloc if present."""
     env = {**os.environ, "SAL_USE_VCLPLUGIN": "svp"}
+    if tmp is not None:
+        # its own temporary folder: LibreOffice leaves an lu*.tmp folder there when killed
+        env["TMPDIR"] = str(tmp)
     library = _jemalloc() if settings.jemalloc else None
     if library is not None:
         # glibc's malloc is slow at the many small allocations of a DOCX import and PDF export
@@ -204,10 +219,16 @@ _KILL_WAIT_SECONDS = 5.0
 """Longest :func:`_kill` waits for a killed LibreOffice to end."""
 
 
-def _kill(pid: int, pipe: str) -> None:
-    """Kill the LibreOffice on ``pipe`` and whatever it started (a process group of its own)."""
+def _kill(pid: int, pipe: str, folder: Path | None = None) -> None:
+    """Kill the LibreOffice on ``pipe`` and whatever it started (a process group of its own).
+
+    Then remove what it leaves when killed: its sockets, and its temporary folder in ``folder``
+    (the converter's folder).
+    """
     if not _running(pid, pipe):
+        _remove_leftovers(pipe, folder, [])
         return
+    sockets = _socket_files(pid)  # read while it runs: a dead process's are no longer listed
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -217,7 +238,136 @@ def _kill(pid: int, pipe: str) -> None:
     deadline = time.monotonic() + _KILL_WAIT_SECONDS
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.005)
+    _remove_leftovers(pipe, folder, sockets)
+
+
+def _temp_folder(folder: Path, pipe: str) -> Path:
+    """The ``TMPDIR`` of the LibreOffice on ``pipe``."""
+    return folder / f"tmp-{pipe}"
+
+
+def _remove_leftovers(pipe: str, folder: Path | None, sockets: list[Path]) -> None:
+    """Remove what a LibreOffice that ended leaves: its temporary folder, its socket files."""
+    if folder is not None:
+        shutil.rmtree(_temp_folder(folder, pipe), ignore_errors=True)
     _remove_pipe_file(pipe)
+    for path in sockets:
+        if _dead_socket(path):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+_SOCKET_PREFIX = f"OSL_PIPE_{os.getuid()}_"
+"""How LibreOffice names its sockets in ``/tmp``: its UNO pipe (``docgen-<hex>``, ours) and the
+pipe that keeps it a single instance per profile (``SingleOfficeIPC_<hash of the profile>``)."""
+
+
+def _bound_sockets() -> dict[Path, set[str]]:
+    """LibreOffice's socket files in ``/tmp`` that live sockets are bound to, with their inodes.
+
+    From the kernel's table of Unix sockets (of this network namespace).
+    """
+    bound: dict[Path, set[str]] = {}
+    with contextlib.suppress(OSError), open("/proc/net/unix", encoding="utf-8") as table:
+        next(table, None)  # the header
+        for line in table:
+            # Num RefCount Protocol Flags Type St Inode Path
+            fields = line.split()
+            if len(fields) >= 8:
+                path = Path(fields[7])
+                if path.parent == Path("/tmp") and path.name.startswith(_SOCKET_PREFIX):
+                    bound.setdefault(path, set()).add(fields[6])
+    return bound
+
+
+def _socket_files(pid: int) -> list[Path]:
+    """The LibreOffice socket files in ``/tmp`` that the process ``pid`` has bound."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.scandir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd.path)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    return sorted(path for path, used in _bound_sockets().items() if used & inodes)
+
+
+def _dead_socket(path: Path, bound: dict[Path, set[str]] | None = None) -> bool:
+    """Whether nothing listens on the socket file ``path`` any more (its process is gone).
+
+    A live socket of this machine is in ``bound`` (:func:`_bound_sockets`) and is left alone
+    without a knock; any other is asked: only a refused connection proves it dead.
+    """
+    if path in (_bound_sockets() if bound is None else bound):
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(path))
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False  # missing, not a socket, or busy: nothing to remove, or not provably dead
+    finally:
+        probe.close()
+    return False
+
+
+_SOCKET_GRACE_SECONDS = 30.0
+"""How old a socket file must be before it can be judged dead: a LibreOffice starting up makes
+the file a moment before it listens on it, and must not lose it in between."""
+
+
+def _sweep_dead_sockets() -> None:
+    """Remove LibreOffice socket files in ``/tmp`` that nothing listens on, made long enough ago.
+
+    A LibreOffice leaves them when it is killed with the docgen process that started it, or
+    when it crashes. Only this user's files, and only LibreOffice's names (see
+    :data:`_SOCKET_PREFIX`), are considered.
+    """
+    now = time.time()
+    try:
+        entries = list(os.scandir("/tmp"))
+    except OSError:
+        return
+    bound = _bound_sockets()  # read after listing: a socket made in between is then in it
+    for entry in entries:
+        name = entry.name.removeprefix(_SOCKET_PREFIX)
+        if name == entry.name or not name.startswith(("docgen-", "SingleOfficeIPC_")):
+            continue
+        with contextlib.suppress(OSError):
+            info = entry.stat(follow_symlinks=False)
+            if info.st_uid != os.getuid() or now - info.st_mtime < _SOCKET_GRACE_SECONDS:
+                continue
+            if _dead_socket(Path(entry.path), bound):
+                os.unlink(entry.path)
+
+
+def _pipes_running() -> set[str]:
+    """The UNO pipe names of every LibreOffice running on this machine (by its command line)."""
+    pipes = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError), open(f"{entry.path}/cmdline", "rb") as cmdline:
+            for argument in cmdline.read().split(b"\0"):
+                if argument.startswith(b"--accept=pipe,name="):
+                    pipes.add(argument[19:].split(b";", 1)[0].decode(errors="replace"))
+    return pipes
+
+
+def _sweep_dead_temp_folders(folder: Path) -> None:
+    """Remove the temporary folders of the LibreOffices of ``folder`` that no longer run."""
+    try:
+        candidates = [p for p in folder.iterdir() if p.name.startswith("tmp-docgen-")]
+    except OSError:
+        return
+    if not candidates:
+        return
+    running = _pipes_running()
+    for path in candidates:
+        if path.name.removeprefix("tmp-") not in running:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_pipe_file(pipe: str) -> None:
@@ -263,7 +413,9 @@ class LibreOfficeConverter(Closing):
         folder = shared_folder or self._settings.shared_folder
         self._private: tempfile.TemporaryDirectory[str] | None = None
         if folder is None:
-            self._private = tempfile.TemporaryDirectory(prefix="docgen-lo-")
+            # in the process's own folder: removed with it even if this converter is never
+            # closed, and by the next docgen process if this one is killed
+            self._private = tempfile.TemporaryDirectory(prefix="lo-", dir=process_temp_dir())
             folder = Path(self._private.name)
         self._folder = Path(folder)
         self._lock = threading.Lock()
@@ -290,7 +442,7 @@ class LibreOfficeConverter(Closing):
                     pdf = self._convert(state, docx)
                 except _LibreOfficeGone as gone:
                     self._disconnect()
-                    _kill(state.pid, state.pipe)
+                    _kill(state.pid, state.pipe, self._folder)
                     if self._timed_out.is_set():
                         raise ConverterError(
                             "LibreOffice did not finish converting the letter within "
@@ -311,12 +463,14 @@ class LibreOfficeConverter(Closing):
         with self._lock:
             self._disconnect()
             for process, pipe in self._started:
+                sockets = []
                 if process.poll() is None:  # not reaped yet, so the process id is still its own
+                    sockets = _socket_files(process.pid)
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(process.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=10)
-                _remove_pipe_file(pipe)
+                _remove_leftovers(pipe, self._folder, sockets)
             self._started.clear()
             if self._lock_file is not None:
                 os.close(self._lock_file)
@@ -362,7 +516,7 @@ class LibreOfficeConverter(Closing):
         if state.pid and recycle and state.converted >= recycle:
             log.info("recycling LibreOffice after %d letters", state.converted)
             self._disconnect()
-            _kill(state.pid, state.pipe)
+            _kill(state.pid, state.pipe, self._folder)
             state = _State()
         if _running(state.pid, state.pipe):
             if self._bridge is not None and self._bridge.pipe == state.pipe:
@@ -370,7 +524,7 @@ class LibreOfficeConverter(Closing):
             with contextlib.suppress(_LibreOfficeGone):
                 self._connect(state.pipe, deadline=time.monotonic() + 5)
                 return state
-            _kill(state.pid, state.pipe)
+            _kill(state.pid, state.pipe, self._folder)
         state = self._start()
         self._write_state(state)
         return state
@@ -379,7 +533,13 @@ class LibreOfficeConverter(Closing):
         settings = self._settings
         binary = _soffice_binary(settings.soffice)
         self._disconnect()
+        # what LibreOffices that died (or were killed with docgen) left; none of this folder's
+        # runs now: the one in the state was killed or found dead before this start
+        _sweep_dead_temp_folders(self._folder)
+        _sweep_dead_sockets()
         pipe = f"docgen-{secrets.token_hex(16)}"
+        tmp = _temp_folder(self._folder, pipe)
+        tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
         settings_file = self._folder / "profile" / "user" / "registrymodifications.xcu"
         if not settings_file.exists():  # a new profile: LibreOffice merges these settings in
             settings_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -393,7 +553,7 @@ class LibreOfficeConverter(Closing):
         log.info("starting LibreOffice (pipe %s)", pipe)
         deadline = time.monotonic() + settings.startup_timeout_seconds
         for _ in range(2):  # a new profile makes LibreOffice set it up, exit, and ask to be rerun
-            process = _launcher.submit(_launch, command, _environment(settings)).result()
+            process = _launcher.submit(_launch, command, _environment(settings, tmp)).result()
             self._started.append((process, pipe))
             try:
                 self._connect(pipe, deadline=deadline, process=process)
@@ -403,7 +563,7 @@ class LibreOfficeConverter(Closing):
                     # file, which the second start (same pipe name) is about to create
                     self._started.remove((process, pipe))
                     continue
-                _kill(process.pid, pipe)
+                _kill(process.pid, pipe, self._folder)
                 raise ConverterError(
                     "LibreOffice did not start within "
                     f"{settings.startup_timeout_seconds:g} s (is libreoffice-writer installed?)"
@@ -448,7 +608,7 @@ class LibreOfficeConverter(Closing):
             if process.poll() is None:
                 running.append((process, pipe))
             else:
-                _remove_pipe_file(pipe)  # it may have crashed
+                _remove_leftovers(pipe, self._folder, [])  # it may have crashed
         self._started = running
 
     # ------------------------------------------------------------------ one conversion
@@ -518,7 +678,7 @@ class LibreOfficeConverter(Closing):
         """The watchdog: a conversion took too long; kill LibreOffice so that the call returns."""
         self._timed_out.set()
         log.warning("LibreOffice exceeded the conversion timeout; stopping it")
-        _kill(state.pid, state.pipe)
+        _kill(state.pid, state.pipe, self._folder)
 
     def _raise_if_gone(self, state: _State, error: Exception) -> None:
         """After a UNO error: raise :class:`_LibreOfficeGone` if LibreOffice died or hung up."""

@@ -8,6 +8,12 @@ render with :class:`ForbiddenResource` instead of being silently fetched or skip
 The stylesheet is parsed once and the font configuration built once per thread, then reused for
 every letter: on a short letter, font loading and subsetting dominate WeasyPrint's time.
 
+WeasyPrint copies the stylesheet's ``@font-face`` fonts into a temporary folder of its own
+(``weasyprint-*`` in ``$TMPDIR``, 1.6 MB), removed only when the font configuration is garbage
+collected, which a process's last one never is. docgen gives it a folder inside the process's
+own temporary folder instead (:func:`docgen.files.process_temp_dir`), removed when the process
+ends, or by the next docgen process if this one is killed.
+
 Example::
 
     renderer = HtmlRenderer(settings.templates)
@@ -17,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import mimetypes
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from docgen.errors import ForbiddenResource, TemplateError
+from docgen.files import process_temp_dir
 from docgen.render.environment import template_environment
 
 __all__ = ["ASSETS_DIR", "PDF_VARIANT", "STYLESHEET", "HtmlRenderer"]
@@ -71,6 +79,18 @@ class _LetterHTML(weasyprint.HTML):  # type: ignore[misc]
         return [self.user_agent]
 
 
+def _font_configuration() -> FontConfiguration:
+    """A WeasyPrint font configuration whose font folder lies in the process's own folder."""
+    fonts = FontConfiguration()
+    # WeasyPrint 70 makes the folder (mkdtemp) on the first @font-face only when ``_folder`` is
+    # still None, and removes ``_folder`` when the configuration is collected; so a folder given
+    # here is used and removed the same way. Should a later WeasyPrint stop reading it, its own
+    # folder is made as before: a leftover, never a failure.
+    if getattr(fonts, "_folder", False) is None:
+        fonts._folder = Path(tempfile.mkdtemp(prefix="fonts-", dir=process_temp_dir()))
+    return fonts
+
+
 class _Warm(threading.local):
     """Per-thread WeasyPrint state: fonts, parsed stylesheets, the image cache."""
 
@@ -110,7 +130,7 @@ class HtmlRenderer:
     def _prepared(self) -> _Warm:
         warm = self._warm
         if warm.fonts is None:
-            warm.fonts = FontConfiguration()
+            warm.fonts = _font_configuration()
             css = self._assets.get(STYLESHEET, b"").decode()
             warm.stylesheet = weasyprint.CSS(
                 string=css,
