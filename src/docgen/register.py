@@ -217,7 +217,10 @@ def _failure(path: Path, error: sqlite3.Error, doing: str = "failed") -> Registe
     return RegisterError(f"The register {path} {doing}: {error}")
 
 
-_INIT_HINT = "create it once with `docgen register init` (or point letter_register.path at it)"
+_INIT_HINT = (
+    "if it was moved or deleted, restore it or point letter_register.path at it (a new register "
+    "would number from 1 again); only a new installation creates one, with `docgen register init`"
+)
 
 
 class Register:
@@ -297,8 +300,8 @@ class Register:
             if tables or not self._create:
                 # another application's database, or an empty file: never made into a register
                 raise RegisterError(
-                    f"{self.path} is not a docgen register"
-                    + ("" if self._create else f"; {_INIT_HINT}")
+                    f"{self.path} is not a docgen register; check letter_register.path in the "
+                    "settings"
                 )
             # executescript manages its own transaction; every statement is idempotent
             db.executescript(_SCHEMA)
