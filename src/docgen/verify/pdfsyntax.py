@@ -323,6 +323,8 @@ def parse_indirect_object(data: bytes, position: int, *, limit: int) -> tuple[In
         raise StructureError(f"expected an object at byte {start}")
     after = _expect(data, generation[1], b"obj")
     value, position = parse_object(data, after)
+    if type(value) is int:  # the whole value may be a reference: ``n g obj m 0 R endobj``
+        value, position = _reference_after(data, value, position)
     following = skip_whitespace(data, position)
     if data[following : following + 6] == b"stream":
         if not isinstance(value, dict):
@@ -332,6 +334,18 @@ def parse_indirect_object(data: bytes, position: int, *, limit: int) -> tuple[In
     if end > limit:
         raise StructureError(f"object {number[0]} runs past its revision")
     return IndirectObject(number[0], generation[0], start, value), end
+
+
+def _reference_after(data: bytes, number: int, position: int) -> tuple[PdfValue, int]:
+    """``number`` alone, or the reference ``number g R`` when that is what follows it."""
+    generation = _integer(data, skip_whitespace(data, position))
+    if generation is not None:
+        keyword = skip_whitespace(data, generation[1])
+        if data[keyword : keyword + 1] == b"R" and (
+            keyword + 1 >= len(data) or data[keyword + 1] in _separators()
+        ):
+            return Ref(number, generation[0]), keyword + 1
+    return number, position
 
 
 def _stream_body(

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from xml.etree import ElementTree
 
+from asn1crypto import cms, crl, ocsp, x509
+from asn1crypto import core as asn1core
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -63,7 +65,7 @@ _SHAPES = {
     "dss": {"/Type", "/Certs", "/OCSPs", "/CRLs", "/VRI"},
     "table": None,  # /VRI: any key (a certificate's hash), each an entry
     "vri": {"/Type", "/Cert", "/OCSP", "/CRL", "/TU", "/TS"},
-    "data": {"/Length", "/Filter", "/DecodeParms"},
+    **{kind: {"/Length", "/Filter", "/DecodeParms"} for kind in ("cert", "ocsp", "crl", "token")},
     "field": {"/FT", "/T", "/Type", "/Subtype", "/F", "/Rect", "/P", "/TU", "/V"},
     "timestamp": {"/Type", "/Filter", "/SubFilter", "/Contents", "/ByteRange", "/M", "/Prop_Build"},
 }
@@ -71,7 +73,10 @@ _DESCRIPTIONS = {
     "dss": "the validation data store",
     "table": "the validation data table",
     "vri": "validation data",
-    "data": "a certificate, OCSP response or CRL",
+    "cert": "a certificate",
+    "ocsp": "an OCSP response",
+    "crl": "a CRL",
+    "token": "a timestamp token",
     "field": "a document timestamp field",
     "timestamp": "a document timestamp",
 }
@@ -399,17 +404,20 @@ class _Roles:
 
     def _shape(self, value: PdfValue, role: str, what: str, number: int | None) -> None:
         dictionary = value.dictionary if isinstance(value, Stream) else value
-        if (role == "data") != isinstance(value, Stream) or not isinstance(dictionary, dict):
+        if (role in _DER) != isinstance(value, Stream) or not isinstance(dictionary, dict):
             raise changed(f"{what} is not in the shape of {_DESCRIPTIONS[role]}")
+        # what the object is comes first (a text field is no timestamp field), then its keys
+        if role == "timestamp":
+            assert number is not None
+            self._timestamp(dictionary, what, self._introduced[number])
+        elif isinstance(value, Stream):
+            _der(value, role, what)
+        else:
+            getattr(self, f"_{role}")(dictionary, what)
         allowed = _SHAPES[role]
         extra = sorted(set(dictionary) - allowed) if allowed is not None else []
         if extra:
             raise changed(f"{what}, {_DESCRIPTIONS[role]}, carries {extra[0]}")
-        if role == "timestamp":
-            assert number is not None
-            self._timestamp(dictionary, what, self._introduced[number])
-        else:
-            getattr(self, f"_{role}")(dictionary, what)
 
     def _refs(self, value: PdfValue, role: str, what: str) -> None:
         if not isinstance(value, list):
@@ -419,9 +427,9 @@ class _Roles:
 
     def _dss(self, dss: dict[Name, PdfValue], what: str) -> None:
         _expect_name(dss, "/Type", "/DSS", what, optional=True)
-        for key in ("/Certs", "/OCSPs", "/CRLs"):
+        for key, role in (("/Certs", "cert"), ("/OCSPs", "ocsp"), ("/CRLs", "crl")):
             if key in dss:
-                self._refs(dss[Name(key)], "data", f"{what}'s {key}")
+                self._refs(dss[Name(key)], role, f"{what}'s {key}")
         if Name("/VRI") in dss:
             self._assign(dss[Name("/VRI")], "table")
 
@@ -431,17 +439,13 @@ class _Roles:
 
     def _vri(self, vri: dict[Name, PdfValue], what: str) -> None:
         _expect_name(vri, "/Type", "/VRI", what, optional=True)
-        for key in ("/Cert", "/OCSP", "/CRL"):
+        for key, role in (("/Cert", "cert"), ("/OCSP", "ocsp"), ("/CRL", "crl")):
             if key in vri:
-                self._refs(vri[Name(key)], "data", f"{what}'s {key}")
+                self._refs(vri[Name(key)], role, f"{what}'s {key}")
         if Name("/TS") in vri:
-            self._assign(vri[Name("/TS")], "data")
+            self._assign(vri[Name("/TS")], "token")
         if Name("/TU") in vri and not isinstance(vri[Name("/TU")], bytes):
             raise changed(f"{what}'s /TU is not a date")
-
-    def _data(self, dictionary: dict[Name, PdfValue], what: str) -> None:
-        if dictionary.get(Name("/Filter"), "/FlateDecode") != "/FlateDecode":
-            raise changed(f"{what}, validation data, is encoded in an unexpected way")
 
     def _field(self, field: dict[Name, PdfValue], what: str) -> None:
         _expect_name(field, "/FT", "/Sig", what)
@@ -469,6 +473,29 @@ class _Roles:
         if start != 0 or second + length != update.end or not 0 < first < second:
             raise changed(f"{what}, a document timestamp, does not cover its revision exactly")
         check_gap(self._file, first, second)
+
+
+# what each kind of validation data stream holds: exactly one DER value of this type (its first
+# field read, so that random bytes do not pass for one), and nothing after it
+_DER: dict[str, tuple[type[asn1core.Asn1Value], str]] = {
+    "cert": (x509.Certificate, "tbs_certificate"),
+    "ocsp": (ocsp.OCSPResponse, "response_status"),
+    "crl": (crl.CertificateList, "tbs_cert_list"),
+    "token": (cms.ContentInfo, "content_type"),
+}
+
+
+def _der(stream: Stream, role: str, what: str) -> None:
+    """A validation data stream must hold one DER value of its kind, and nothing else."""
+    kind, first_field = _DER[role]
+    data = decode_stream(stream)
+    try:
+        value = kind.load(data, strict=True)
+        value[first_field]
+    except (ValueError, TypeError, KeyError) as error:
+        raise changed(
+            f"{what} should hold {_DESCRIPTIONS[role]} and nothing else, but does not ({error})"
+        ) from None
 
 
 def _expect_name(

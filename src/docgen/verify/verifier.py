@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,7 +82,9 @@ from docgen.sign.backends import common_name
 from docgen.verify.intake import FileRefused, display_name, read_letter
 from docgen.verify.pdfsyntax import StructureError
 from docgen.verify.revisions import (
+    SignedRevision,
     TooManyRevisions,
+    Update,
     agree_with_pyhanko,
     read_updates,
     signed_revision,
@@ -95,17 +98,49 @@ _DETAIL_LIMIT = 240
 _UNREACHABLE = "could not be checked: the revocation services did not answer"
 _NOT_CHECKED = "not checked: the letter carries no revocation data and"
 _STRUCTURE_OK = "only validation data and document timestamps follow the signed revision"
+_UNREAD = f"{CHANGED}, or broken: pyHanko cannot read what the strict reader read"
+
+
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 
 
 @dataclass(frozen=True, slots=True)
-class _Structure:
-    """What the strict reading of the raw bytes found."""
+class _Raw:
+    """What the strict reading of the raw bytes found, before pyHanko reads anything."""
 
-    check: Check
+    failure: Check | None
+    """The failed ``structure`` check, or None while pyHanko's agreement is still to be seen."""
+    byte_range: list[int] | None = None
+    signed: SignedRevision | None = None
+    updates: list[Update] | None = None
     signed_sha256: str | None = None
     """SHA-256 of the signed revision, when the signature's byte range was sound."""
     stop: bool = False
-    """True when the file must not be handed to pyHanko's validation (too many revisions)."""
+    """True when the file must not be handed to pyHanko at all (too many revisions)."""
+
+
+def _read_raw(data: bytes, max_revisions: int) -> _Raw:
+    """Docgen's own reading of the signature and what follows it, independent of pyHanko.
+
+    The letter's signature is the first one in the file (everything later is appended), so its
+    byte range is the first ``/ByteRange`` in the raw bytes.
+    """
+    match = _BYTE_RANGE.search(data)
+    if match is None:
+        return _Raw(_failed_structure("the strict reader finds no signature byte range"))
+    byte_range = [int(value) for value in match.groups()]
+    try:
+        signed = signed_revision(data, byte_range)
+    except StructureError as error:
+        return _Raw(_failed_structure(str(error)))
+    signed_sha256 = hashlib.sha256(data[: signed.end]).hexdigest()
+    try:
+        updates = read_updates(data, signed, max_revisions=max_revisions)
+    except TooManyRevisions as error:
+        return _Raw(_failed_structure(str(error)), signed_sha256=signed_sha256, stop=True)
+    except StructureError as error:
+        return _Raw(_failed_structure(_as_change(error)), signed_sha256=signed_sha256)
+    return _Raw(None, byte_range, signed, updates, signed_sha256)
 
 
 class Verifier:
@@ -257,11 +292,22 @@ class Verifier:
             detail = f"larger than the limit of {self._max_file_bytes} bytes"
             checks.append(Check(name="file", passed=False, detail=detail, checked=False))
         else:
-            try:
-                self._verify_signature(data, checks, facts)
-            except Exception as error:  # fail closed: any parse problem is a failed verification
-                detail = str(error)[:_DETAIL_LIMIT] or type(error).__name__
-                checks.append(Check(name="signature", passed=False, detail=f"unreadable: {detail}"))
+            raw = _read_raw(data, self._max_revisions)
+            facts["signed_sha256"] = raw.signed_sha256
+            if not raw.stop:
+                try:
+                    self._verify_signature(data, checks, facts, raw)
+                except Exception as error:  # fail closed: any parse problem fails verification
+                    detail = str(error)[:_DETAIL_LIMIT] or type(error).__name__
+                    checks.append(
+                        Check(name="signature", passed=False, detail=f"unreadable: {detail}")
+                    )
+            if not any(check.name == "structure" for check in checks):
+                # pyHanko stopped before the strict reader's verdict was set beside its own
+                found = facts.get("structure")
+                checks.append(
+                    found if isinstance(found, Check) else raw.failure or _failed_structure(_UNREAD)
+                )
         if self._register_problem is not None:
             checks.append(
                 Check(name="register", passed=False, detail=self._register_problem, checked=False)
@@ -294,41 +340,38 @@ class Verifier:
             offline=bool(facts.get("offline", False)),
         )
 
-    def _structure(
-        self, data: bytes, reader: PdfFileReader, signature: EmbeddedPdfSignature
-    ) -> _Structure:
-        """Read the signature's gap and every later revision from the raw bytes, strictly.
+    @staticmethod
+    def _agreement(
+        data: bytes, raw: _Raw, reader: PdfFileReader, signature: EmbeddedPdfSignature
+    ) -> Check:
+        """The ``structure`` check: the strict reading, and pyHanko's reading held against it.
 
         This is docgen's own line of defence, independent of pyHanko's difference analysis:
         what pyHanko reads is compared with what a strict reader reads, and what the updates
         hold is compared with what may follow an issued letter's signature.
         """
+        if raw.failure is not None:
+            return raw.failure
+        assert raw.signed is not None and raw.updates is not None
         try:
-            byte_range = list(signature.sig_object.raw_get("/ByteRange"))
-            signed = signed_revision(data, [int(value) for value in byte_range])
-        except (StructureError, KeyError, TypeError, ValueError) as error:
-            return _Structure(_failed_structure(str(error) or "the signature has no /ByteRange"))
-        signed_sha256 = hashlib.sha256(data[: signed.end]).hexdigest()
-        try:
-            updates = read_updates(data, signed, max_revisions=self._max_revisions)
-        except TooManyRevisions as error:
-            return _Structure(_failed_structure(str(error)), signed_sha256, stop=True)
+            if [int(value) for value in signature.sig_object.raw_get("/ByteRange")] != (
+                raw.byte_range
+            ):
+                raise StructureError("pyHanko reads another signature than the strict reader")
+            index = agree_with_pyhanko(reader, raw.signed, raw.updates)
+            check_updates(reader, index, raw.updates, data)
         except StructureError as error:
-            return _Structure(_failed_structure(_as_change(error)), signed_sha256)
-        try:
-            index = agree_with_pyhanko(reader, signed, updates)
-            check_updates(reader, index, updates, data)
-        except StructureError as error:
-            return _Structure(_failed_structure(_as_change(error)), signed_sha256)
+            return _failed_structure(_as_change(error))
         except Exception as error:  # pyHanko could not resolve an object: fail closed
             detail = f"{CHANGED}, and the updates cannot be read: {error or type(error).__name__}"
-            return _Structure(_failed_structure(detail[:_DETAIL_LIMIT]), signed_sha256)
-        count = f" ({len(updates)} update(s))" if updates else " (none)"
-        return _Structure(
-            Check(name="structure", passed=True, detail=_STRUCTURE_OK + count), signed_sha256
-        )
+            return _failed_structure(detail)
+        count = f" ({len(raw.updates)} update(s))" if raw.updates else " (none)"
+        return Check(name="structure", passed=True, detail=_STRUCTURE_OK + count)
 
-    def _verify_signature(self, data: bytes, checks: list[Check], facts: dict[str, object]) -> None:
+    def _verify_signature(
+        self, data: bytes, checks: list[Check], facts: dict[str, object], raw: _Raw
+    ) -> None:
+        """The checks of pyHanko's reading, with the ``structure`` check placed among them."""
         try:
             reader = PdfFileReader(io.BytesIO(data), strict=False)
             signatures = reader.embedded_regular_signatures
@@ -345,11 +388,8 @@ class Verifier:
         )
         # the first signature is docgen's certification signature; later ones would be changes
         signature = signatures[0]
-        structure = self._structure(data, reader, signature)
-        facts["signed_sha256"] = structure.signed_sha256
-        if structure.stop:
-            checks.append(structure.check)
-            return
+        structure = self._agreement(data, raw, reader, signature)
+        facts["structure"] = structure
         context, embedded = self._context(reader)
         stamps_context = self._without_revocation()
         status = validate_pdf_signature(
@@ -360,7 +400,7 @@ class Verifier:
         status_checks = _status_checks(
             status, signature.docmdp_level, len(signatures), _trailing_bytes(data, reader)
         )
-        status_checks.insert(-2, structure.check)
+        status_checks.insert(-2, structure)
         if embedded and reader.embedded_timestamp_signatures and status.intact and status.valid:
             # B-LTA: judge trust the long-term way, at the time the document timestamps prove
             status_checks = [
