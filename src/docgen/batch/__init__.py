@@ -6,13 +6,31 @@ Example::
     summary = runner.run(read_records(Path("today.csv")), manifest=Path("out/manifest.jsonl"))
 """
 
-from docgen.batch.inputs import InputFormat, Record, count_records, read_records
-from docgen.batch.runner import BatchRunner, BatchSummary, ManifestRow, Progress
+from docgen.batch.inputs import (
+    MAX_CSV_ROW,
+    InputFormat,
+    InputInvalid,
+    Record,
+    count_records,
+    read_records,
+)
+from docgen.batch.runner import (
+    BatchInterrupted,
+    BatchRunner,
+    BatchSummary,
+    ManifestError,
+    ManifestRow,
+    Progress,
+)
 
 __all__ = [
+    "MAX_CSV_ROW",
+    "BatchInterrupted",
     "BatchRunner",
     "BatchSummary",
     "InputFormat",
+    "InputInvalid",
+    "ManifestError",
     "ManifestRow",
     "Progress",
     "Record",

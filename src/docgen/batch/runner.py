@@ -11,13 +11,26 @@ per input record — as results arrive, and never renders or signs, so it stays 
 Every record ends as ``issued``, ``already_issued`` (skipped: issued by an earlier run),
 ``revoked`` (issued earlier, revoked since), ``invalid`` (validation failed) or ``failed``
 (with ``retryable`` saying whether running again may succeed). A failure never stops the batch.
+A worker that dies (killed, out of memory) is replaced: the records it and the other workers
+of its pool had in hand are tried again, at most :data:`_ATTEMPTS` times in all.
+
+**Stopping.** Run in the main thread, :meth:`BatchRunner.run` treats SIGINT (Ctrl-C) and
+SIGTERM alike: no new letter is started, the letters in progress are finished and written to
+the manifest, the workers and their LibreOffice end, and :class:`BatchInterrupted` is raised. A
+second signal stops at once, without waiting for the letters in progress. Workers end by
+themselves when the main process dies, even by SIGKILL: they start no letter after that.
+
+**The manifest** is rewritten by every run, once its workers have started: a run that fails
+before that leaves the previous one as it was. If it can no longer be written (a full disk),
+the run stops as on a signal and raises :class:`ManifestError`, naming the letters finished
+since that are not in it.
 
 **Crash safety** comes from the register and the Issuer: a record issued before a crash is
 skipped with its number when the same command runs again, a letter recorded but not yet renamed
 is completed, and a reservation held by a process that died on this machine is taken over at
-once. The manifest is rewritten from the start by every run, so after the rerun it is complete.
-Two runs over overlapping input never issue a request twice: the second waits for the first to
-finish a request it is working on, then reports it ``already_issued``.
+once. So after the rerun the manifest is complete. Two runs over overlapping input never issue
+a request twice: the second waits for the first to finish a request it is working on, then
+reports it ``already_issued``.
 
 Example::
 
@@ -28,17 +41,23 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import multiprocessing
 import multiprocessing.util
 import os
+import signal
+import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from docgen.batch.inputs import Record
@@ -48,9 +67,19 @@ from docgen.errors import DocgenError, LetterInProgress, RequestInvalid, is_retr
 from docgen.models import LetterRequest
 from docgen.sign.passphrase import PassphrasePrompt
 
-__all__ = ["BatchRunner", "BatchSummary", "ManifestRow", "Progress"]
+__all__ = [
+    "BatchInterrupted",
+    "BatchRunner",
+    "BatchSummary",
+    "ManifestError",
+    "ManifestRow",
+    "Progress",
+]
 
 _WAIT_FOR_OTHER_RUN = 300.0  # seconds a worker waits for another run to finish a request
+_ATTEMPTS = 3  # tries of a record whose worker died: a record that kills its worker stops there
+_PARENT_POLL_SECONDS = 0.2
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +118,8 @@ class BatchSummary:
     """How many records ended in each status."""
     seconds: float = 0.0
     """Wall time of the run."""
+    unfinished: int = 0
+    """Records read but not finished because the run was stopped (not in the manifest)."""
 
     @property
     def total(self) -> int:
@@ -110,6 +141,42 @@ Progress = Callable[[BatchSummary], None]
 """Called after every record with the summary so far."""
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """The run was stopped by SIGINT or SIGTERM; what had finished is in the manifest.
+
+    A :class:`KeyboardInterrupt`, so code that handles Ctrl-C handles it too.
+    """
+
+    def __init__(self, signum: int, summary: BatchSummary | None = None):
+        """Stopped by signal ``signum``; ``summary`` counts what was done."""
+        super().__init__(signum)
+        self.signum = signum
+        """The signal that stopped the run."""
+        self.summary = summary or BatchSummary()
+        """What the run did before it stopped."""
+
+
+class ManifestError(DocgenError):
+    """The manifest could not be written, so the run stopped; no letter was started after."""
+
+    exit_code = 74  # EX_IOERR
+
+    def __init__(self, message: str, unrecorded: Iterable[ManifestRow] = ()):
+        """``unrecorded``: the records finished that the manifest could not take."""
+        self.unrecorded = tuple(unrecorded)
+        """Records finished (letters issued, among others) that are not in the manifest."""
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        message = str(self.args[0])
+        letters = [row for row in self.unrecorded if row.letter_number]
+        if letters:
+            shown = ", ".join(f"{row.request_id} ({row.letter_number})" for row in letters[:20])
+            more = f" and {len(letters) - 20} more" if len(letters) > 20 else ""
+            message += f". Letters finished that are not in it: {shown}{more}"
+        return message
+
+
 def _given(secret: str | None) -> PassphrasePrompt | None:
     """A prompt that answers with a passphrase asked for earlier, if there is one."""
     return (lambda _: secret) if secret is not None else None
@@ -119,12 +186,52 @@ def _given(secret: str | None) -> PassphrasePrompt | None:
 
 _worker_issuer: Any = None
 _worker_setup: tuple[Settings, dict[str, str]] | None = None
+_worker_parent: int | None = None
+_worker_stop: Any = None  # the run's multiprocessing Event: set, no letter is started
 
 
-def _start_worker(settings: Settings, passphrases: dict[str, str]) -> None:
-    """Remember the settings; the Issuer is built on the first task (see :func:`_issuer`)."""
-    global _worker_setup
+class _NotStarted(Exception):
+    """The run is stopping: the worker did not start this record's letter."""
+
+
+def _start_worker(settings: Settings, passphrases: dict[str, str], parent: int, stop: Any) -> None:
+    """Set a worker up: its life tied to the main process's, its settings remembered.
+
+    The Issuer is built on the first task (see :func:`_issuer`).
+    """
+    global _worker_setup, _worker_parent, _worker_stop
     _worker_setup = (settings, passphrases)
+    _worker_parent, _worker_stop = parent, stop
+    # a terminal's Ctrl-C reaches the whole process group: the main process alone decides how
+    # the run stops (it lets the letters in progress finish), so the workers ignore it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform == "linux":
+        # Linux kills the worker when the thread that started it ends: the one running
+        # BatchRunner.run, which outlives the workers unless the main process dies
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _exit_if_orphaned()  # it may have died before that took effect
+    # elsewhere, or should the thread rule change: a watcher that notices within a fraction of a
+    # second (the worker's LibreOffice dies with it)
+    threading.Thread(target=_watch_parent, name="docgen-watch-parent", daemon=True).start()
+
+
+def _exit_if_orphaned() -> None:
+    if os.getppid() != _worker_parent:
+        os._exit(1)
+
+
+def _watch_parent() -> None:
+    while True:
+        _exit_if_orphaned()
+        time.sleep(_PARENT_POLL_SECONDS)
+
+
+def _may_start() -> None:
+    """Before a letter: end if the main process is gone; refuse if the run is stopping."""
+    _exit_if_orphaned()
+    if _worker_stop is not None and _worker_stop.is_set():
+        raise _NotStarted
 
 
 def _issuer() -> Any:
@@ -154,7 +261,9 @@ def _open_keys_in_worker() -> None:
 def _issue_in_worker(position: str, request_json: str, out_dir: str | None) -> ManifestRow:
     from docgen.pipeline import Issuer
 
+    _may_start()
     issuer: Issuer = _issuer()
+    _may_start()  # building the Issuer, on a worker's first letter, takes seconds
     request = LetterRequest.model_validate_json(request_json)
     deadline = time.monotonic() + _WAIT_FOR_OTHER_RUN
     pause = 0.2
@@ -167,7 +276,9 @@ def _issue_in_worker(position: str, request_json: str, out_dir: str | None) -> M
             # another run holds this request: wait for it to finish, then report its letter
             if time.monotonic() > deadline:
                 raise
-            time.sleep(pause)
+            if _worker_stop is not None and _worker_stop.wait(pause):
+                raise _NotStarted from None
+            _may_start()
             pause = min(pause * 2, 5.0)
             continue
         return ManifestRow(
@@ -181,6 +292,284 @@ def _issue_in_worker(position: str, request_json: str, out_dir: str | None) -> M
 
 
 # ------------------------------------------------------------------ main process side
+
+
+class _Signals:
+    """SIGINT and SIGTERM while a run is on, in the main thread.
+
+    A signal is remembered, and raised as :class:`BatchInterrupted` only where the run waits
+    (for input or for results), so that a result received is never lost between the worker and
+    the manifest.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._armed = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.getsignal(signum)
+                if previous is signal.SIG_IGN:  # e.g. SIGINT of a job a script put in background
+                    continue
+                self._previous[signum] = previous
+                signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self._armed:
+            raise BatchInterrupted(self.received[0])
+
+    @contextlib.contextmanager
+    def waiting(self, seen: int = 0) -> Iterator[None]:
+        """A wait that a signal (beyond the first ``seen``) interrupts."""
+        self._armed = True  # before the check: a signal in between is not missed
+        try:
+            if len(self.received) > seen:
+                raise BatchInterrupted(self.received[0])
+            yield
+        finally:
+            self._armed = False
+
+
+class _Manifest:
+    """The manifest file: whole lines only, the previous one kept until :meth:`begin`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.broken = False
+        self._size = 0
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._created = not path.exists()
+            # appending changes nothing yet: a run that fails to start leaves the old manifest
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise ManifestError(
+                f"The manifest {path} cannot be written: {error.strerror or error}"
+            ) from None
+
+    def begin(self) -> None:
+        """Start the manifest afresh: the run has started."""
+        self._guard(lambda: os.ftruncate(self._fd, 0))
+        self._created = False
+
+    def write(self, row: ManifestRow) -> None:
+        """Add a row; raise :class:`ManifestError` (the row not written) if it cannot be."""
+        line = memoryview((row.to_json() + "\n").encode())
+
+        def append() -> None:
+            written = 0
+            while written < len(line):
+                written += os.write(self._fd, line[written:])
+
+        self._guard(append, row)
+        self._size += len(line)
+
+    def _guard(self, action: Callable[[], object], row: ManifestRow | None = None) -> None:
+        try:
+            action()
+        except OSError as error:
+            self.broken = True
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)  # no half line
+            raise ManifestError(
+                f"The manifest {self.path} could not be written: {error.strerror or error}. "
+                "The run stopped and started no more letters; run the same command again once "
+                "it can be written (letters issued are then reported already issued)",
+                [row] if row else [],
+            ) from None
+
+    def close(self, *, started: bool) -> None:
+        """Make the manifest durable; remove it if this run created it but never started."""
+        try:
+            if started and not self.broken:
+                self._guard(lambda: os.fsync(self._fd))
+        finally:
+            os.close(self._fd)
+            if self._created and not started:
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+
+
+@dataclass
+class _Task:
+    """A record handed to the workers, and how many pools it has been handed to."""
+
+    record: Record
+    request_json: str
+    attempts: int = 0
+
+
+class _Run:
+    """One call of :meth:`BatchRunner.run`: the pool, the records in flight, the manifest."""
+
+    def __init__(
+        self,
+        runner: BatchRunner,
+        settings: Settings,
+        manifest: _Manifest,
+        signals: _Signals,
+        summary: BatchSummary,
+        secrets: dict[str, str],
+        progress: Progress | None,
+        on_problem: Callable[[ManifestRow], None] | None,
+    ):
+        self.runner = runner
+        self.manifest = manifest
+        self.signals = signals
+        self.summary = summary
+        self.progress = progress
+        self.on_problem = on_problem
+        self.started = time.monotonic()
+        self.out = str(runner.out_dir) if runner.out_dir else None
+        context = multiprocessing.get_context("spawn")  # no inherited locks or connections
+        self.stop = context.Event()
+        self._pool_args: dict[str, Any] = {
+            "mp_context": context,
+            "initializer": _start_worker,
+            "initargs": (settings, secrets, os.getpid(), self.stop),
+        }
+        self.pool = ProcessPoolExecutor(runner.workers, **self._pool_args)
+        self.generation = 0  # which pool: a record that comes back broken says from which
+        self.submitted = 0
+        self.in_flight: dict[Future[ManifestRow], tuple[_Task, int]] = {}
+        self.stopping = False
+        self.unrecorded: list[ManifestRow] = []
+
+    # -------------------------------------------------------------- the pool
+
+    def start_workers(self) -> None:
+        """Have one worker open every key, so a wrong passphrase stops the run before it starts.
+
+        (The main process itself never loads the cryptography.)
+        """
+        future = self.pool.submit(_open_keys_in_worker)
+        with self.signals.waiting():
+            wait([future])
+        try:
+            future.result()
+        except BrokenProcessPool:
+            raise DocgenError("The batch's worker process ended as it started") from None
+
+    def new_pool(self) -> None:
+        """Replace the pool: after its share of letters, or when one of its workers died."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = ProcessPoolExecutor(self.runner.workers, **self._pool_args)
+        self.generation += 1
+        self.submitted = 0
+
+    def submit(self, task: _Task) -> None:
+        """Hand a record to the workers."""
+        task.attempts += 1
+        try:
+            future = self.pool.submit(_issue_in_worker, task.record.position, task.request_json,
+                                      self.out)  # fmt: skip
+        except BrokenProcessPool:  # a worker died since the last result
+            self.new_pool()
+            future = self.pool.submit(_issue_in_worker, task.record.position, task.request_json,
+                                      self.out)  # fmt: skip
+        self.submitted += 1
+        self.in_flight[future] = (task, self.generation)
+
+    def kill_workers(self) -> None:
+        """End the workers at once (their letters in progress are left to the next run)."""
+        # the pool's own table: Python 3.14 has kill_workers(), 3.11 has nothing public
+        for process in list(getattr(self.pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError, ValueError):
+                process.kill()
+
+    # -------------------------------------------------------------- results
+
+    def record(self, row: ManifestRow) -> None:
+        """Write a result to the manifest and count it."""
+        if self.manifest.broken:
+            self.unrecorded.append(row)
+            return
+        self.manifest.write(row)
+        self.summary.counts[row.status] += 1
+        self.summary.seconds = time.monotonic() - self.started
+        # while stopping, a failing report (stderr gone) must not keep results from the manifest
+        with contextlib.suppress(Exception) if self.stopping else contextlib.nullcontext():
+            if self.on_problem is not None and row.status in ("invalid", "failed"):
+                self.on_problem(row)
+            if self.progress:
+                self.progress(self.summary)
+
+    def collect(self, *, block: bool, seen: int = 0) -> None:
+        """Record the results that are in; with ``block``, wait for one first."""
+        if not self.in_flight:
+            return
+        if block:
+            with self.signals.waiting(seen):
+                done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+        else:
+            done = {future for future in self.in_flight if future.done()}
+        for future in done:
+            self.finish(future)
+
+    def finish(self, future: Future[ManifestRow]) -> None:
+        """Record one result, or hand its record to a fresh pool if its worker died."""
+        task, generation = self.in_flight.pop(future)
+        record = task.record
+        try:
+            row = future.result()
+        except (CancelledError, _NotStarted):
+            self.summary.unfinished += 1
+            return
+        except BrokenProcessPool:
+            if generation == self.generation and not self.stopping:
+                self.new_pool()  # the first record back from a dead pool replaces it
+            if self.stopping:
+                # its letter may or may not have been issued: the next run will tell
+                self.summary.unfinished += 1
+                return
+            if task.attempts < _ATTEMPTS:
+                self.submit(task)
+                return
+            row = ManifestRow(
+                record.position,
+                record.request.request_id if record.request else record.request_id,
+                "failed",
+                error=f"the worker process issuing it ended unexpectedly, {task.attempts} times",
+                retryable=True,
+            )
+        except BaseException as error:
+            row = _failure(record, error)
+        self.record(row)
+
+    def drain(self) -> None:
+        """Stop: start no more letters, finish and record those in progress.
+
+        A further signal stops at once: the workers are killed, and the letters they were
+        issuing are left for the next run to complete.
+        """
+        self.stopping = True
+        self.stop.set()
+        for future in self.in_flight:
+            future.cancel()  # those no worker has taken yet
+        seen = len(self.signals.received)
+        try:
+            while self.in_flight:
+                try:
+                    self.collect(block=True, seen=seen)
+                except ManifestError as error:
+                    self.unrecorded.extend(error.unrecorded)
+        except BatchInterrupted:
+            self.kill_workers()
+            self.summary.unfinished += len(self.in_flight)
+            self.in_flight.clear()
+
+    def close(self) -> None:
+        """Shut the pool down: its workers end, and their LibreOffice with them."""
+        self.stop.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class BatchRunner:
@@ -264,80 +653,68 @@ class BatchRunner:
         ``passphrases`` (by Directorate General) are those asked for on a terminal; keys whose
         passphrase comes from a variable or file are opened by each worker itself.
         ``on_problem`` is told of every invalid or failed record as it happens.
+        Raises :class:`BatchInterrupted` when stopped by SIGINT or SIGTERM (in the main thread)
+        and :class:`ManifestError` when the manifest cannot be written; in both cases every
+        letter finished is in the register, and in the manifest as far as it could be written.
         """
-        started = time.monotonic()
         summary = BatchSummary()
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        secrets = dict(passphrases or {})
-        out = str(self.out_dir) if self.out_dir else None
-        context = multiprocessing.get_context("spawn")  # no inherited locks or connections
-        with contextlib.ExitStack() as stack:
-            # entered first, so removed last: after the workers (and their LibreOffice) end
-            settings = self._worker_settings(stack)
-            sink = stack.enter_context(manifest.open("w", encoding="utf-8"))
-
-            def new_pool() -> ProcessPoolExecutor:
-                return ProcessPoolExecutor(
-                    self.workers,
-                    mp_context=context,
-                    initializer=_start_worker,
-                    initargs=(settings, secrets),
-                )
-
-            pool = new_pool()
-            stack.callback(lambda: pool.shutdown())  # whichever pool is current at the end
-            # one worker opens every key first: a wrong passphrase stops the run before it
-            # starts (the main process itself never loads the cryptography)
-            pool.submit(_open_keys_in_worker).result()
-            # by hand: the pool's own max_tasks_per_child can deadlock on Python 3.11 (gh-115634)
-            per_pool = self.recycle_workers_after * self.workers
-            submitted = 0
-
-            def record_row(row: ManifestRow) -> None:
-                sink.write(row.to_json() + "\n")
-                sink.flush()
-                if on_problem is not None and row.status in ("invalid", "failed"):
-                    on_problem(row)
-                summary.counts[row.status] += 1
-                summary.seconds = time.monotonic() - started
-                if progress:
-                    progress(summary)
-
-            in_flight: dict[Future[ManifestRow], Record] = {}
-
-            def collect(block_until_one: bool) -> None:
-                if not in_flight:
-                    return
-                done, _ = wait(
-                    in_flight, timeout=None if block_until_one else 0, return_when=FIRST_COMPLETED
-                )
-                for future in done:
-                    record = in_flight.pop(future)
-                    record_row(_result(future, record))
-
-            for record in self._checked(records):
-                if record.request is None:
-                    record_row(_invalid(record))
-                    continue
-                while len(in_flight) >= self.window:
-                    collect(block_until_one=True)
-                if per_pool and submitted >= per_pool:
-                    while in_flight:
-                        collect(block_until_one=True)
-                    pool.shutdown()
-                    pool, submitted = new_pool(), 0
-                future = pool.submit(
-                    _issue_in_worker, record.position, record.request.model_dump_json(), out
-                )
-                submitted += 1
-                in_flight[future] = record
-                collect(block_until_one=False)
-            while in_flight:
-                collect(block_until_one=True)
-            sink.flush()
-            os.fsync(sink.fileno())
-        summary.seconds = time.monotonic() - started
+        sink = _Manifest(manifest)
+        started = False
+        try:
+            # the signals are handled until the workers have ended
+            with _Signals() as signals, contextlib.ExitStack() as stack:
+                # entered first, so removed last: after the workers (and their LibreOffice) end
+                settings = self._worker_settings(stack)
+                run = _Run(
+                    self, settings, sink, signals, summary, dict(passphrases or {}), progress,
+                    on_problem,
+                )  # fmt: skip
+                stack.callback(run.close)
+                try:
+                    run.start_workers()
+                    sink.begin()
+                    started = True
+                    self._feed(run, records)
+                except BaseException as error:
+                    # whatever stopped the run, what is in progress ends in the manifest
+                    if started:
+                        run.drain()
+                    if isinstance(error, BatchInterrupted):
+                        summary.seconds = time.monotonic() - run.started
+                        raise BatchInterrupted(error.signum, summary) from None
+                    if isinstance(error, ManifestError):
+                        raise ManifestError(
+                            str(error.args[0]), [*error.unrecorded, *run.unrecorded]
+                        ) from None
+                    raise
+                summary.seconds = time.monotonic() - run.started
+        finally:
+            sink.close(started=started)
         return summary
+
+    def _feed(self, run: _Run, records: Iterable[Record]) -> None:
+        """Hand every record to the workers, keeping a bounded window in flight."""
+        # by hand: the pool's own max_tasks_per_child can deadlock on Python 3.11 (gh-115634)
+        per_pool = self.recycle_workers_after * self.workers
+        pending = iter(self._checked(records))
+        while True:
+            with run.signals.waiting():
+                record = next(pending, None)
+            if record is None:
+                break
+            if record.request is None:
+                run.record(_invalid(record))
+                continue
+            while len(run.in_flight) >= self.window:
+                run.collect(block=True)
+            if per_pool and run.submitted >= per_pool:
+                while run.in_flight:
+                    run.collect(block=True)
+                run.new_pool()
+            run.submit(_Task(record, record.request.model_dump_json()))
+            run.collect(block=False)
+        while run.in_flight:
+            run.collect(block=True)
 
 
 def _invalid(record: Record) -> ManifestRow:
@@ -346,13 +723,12 @@ def _invalid(record: Record) -> ManifestRow:
     return ManifestRow(record.position, record.request_id, "invalid", error=message)
 
 
-def _result(future: Future[ManifestRow], record: Record) -> ManifestRow:
+def _failure(record: Record, error: BaseException) -> ManifestRow:
+    """The manifest row of a record whose worker raised ``error``."""
     request_id = record.request.request_id if record.request else record.request_id
-    try:
-        return future.result()
-    except RequestInvalid as error:
+    if isinstance(error, RequestInvalid):
         return _invalid(Record(record.position, None, error, request_id))
-    except DocgenError as error:
+    if isinstance(error, DocgenError):
         return ManifestRow(
             record.position,
             request_id,
@@ -360,11 +736,11 @@ def _result(future: Future[ManifestRow], record: Record) -> ManifestRow:
             error=str(error),
             retryable=is_retryable(error),
         )
-    except Exception as error:  # a worker crash must not stop the batch
-        return ManifestRow(
-            record.position,
-            request_id,
-            "failed",
-            error=f"{type(error).__name__}: {error}",
-            retryable=is_retryable(error),
-        )
+    # a worker crash must not stop the batch
+    return ManifestRow(
+        record.position,
+        request_id,
+        "failed",
+        error=f"{type(error).__name__}: {error}",
+        retryable=is_retryable(error),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 
 from docgen.batch import (
+    BatchInterrupted,
     BatchRunner,
     BatchSummary,
     InputFormat,
@@ -113,6 +115,7 @@ def batch(
     Every record ends issued, already issued (skipped), invalid or failed, with its reason in
     the manifest; a bad record never stops the rest. Running the same command again after a
     crash finishes the job without issuing anything twice. Exit status 1 if any record failed.
+    Ctrl-C or SIGTERM stops after the letters in progress (exit status 130 or 143).
     """
     settings = with_level(options.settings, level)
     path = None if str(source) == "-" else source
@@ -145,17 +148,34 @@ def batch(
         who = row.request_id or "(no request id)"
         click.echo(f"\n{row.status}: {row.position}: {who}: {row.error}{again}", err=True)
 
-    summary = runner.run(
-        records,
-        manifest=target,
-        progress=reporter,
-        passphrases=_asked_passphrases(settings),
-        on_problem=None if quiet else tell,
-    )
+    try:
+        summary = runner.run(
+            records,
+            manifest=target,
+            progress=reporter,
+            passphrases=_asked_passphrases(settings),
+            on_problem=None if quiet else tell,
+        )
+    except BatchInterrupted as stop:
+        _report(stop.summary, target, reporter)
+        how = "Ctrl-C" if stop.signum == signal.SIGINT else signal.Signals(stop.signum).name
+        unfinished = f"; {stop.summary.unfinished} not started" if stop.summary.unfinished else ""
+        click.echo(
+            f"stopped by {how}: the letters in progress were finished{unfinished}. To finish "
+            "the batch, run the same command again: letters already issued are skipped.",
+            err=True,
+        )
+        raise click.exceptions.Exit(128 + stop.signum) from None
+    except KeyboardInterrupt:  # before the run started (a passphrase prompt): nothing done
+        raise click.exceptions.Exit(128 + signal.SIGINT) from None
+    _report(summary, target, reporter)
+    if not summary.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _report(summary: BatchSummary, manifest: Path, reporter: _Reporter) -> None:
     reporter(summary, final=True)
     counts = ", ".join(f"{count} {status.replace('_', ' ')}" for status, count in
                        sorted(summary.counts.items()))  # fmt: skip
     click.echo(f"{summary.total} records in {summary.seconds:.1f} s: {counts}")
-    click.echo(f"manifest: {target}")
-    if not summary.ok:
-        raise click.exceptions.Exit(1)
+    click.echo(f"manifest: {manifest}")
