@@ -63,6 +63,7 @@ from docgen.batch import BatchRunner, BatchSummary, read_records
 from docgen.config import Settings
 from docgen.context import build_context
 from docgen.models import LetterRequest
+from docgen.register import Register
 from docgen.render import Renderer
 from docgen.resources import Closing
 from docgen.sign import read_passphrase
@@ -302,6 +303,7 @@ def issue_batch(source: Path, workers: int, shared: bool = True) -> Outcome:
         settings = Settings.load(
             letter_register={"path": str(work / "register.sqlite3")}, output=str(work / "letters")
         )
+        Register.create(settings.letter_register.path).close()
         runner = BatchRunner(
             settings, workers=workers, out_dir=work / "letters", share_libreoffice=shared
         )

@@ -26,6 +26,7 @@ from pathlib import Path
 from docgen.config import Settings
 from docgen.models import LetterRequest
 from docgen.pipeline import Issuer
+from docgen.register import Register
 from docgen.render import Renderer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +79,7 @@ def measure(level: str, letters: int, renderer: Renderer) -> tuple[float, float]
             output=f"{scratch}/letters",
             signing={"level": level, "timestamp_url": "" if level == "B-B" else TSA},
         )
+        Register.create(settings.letter_register.path).close()
         with Issuer(settings, renderer=renderer) as issuer:
             times = []
             for request in requests(letters + 1, level):
