@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import ocsp
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from docgen.config import KeySettings, Settings
 from docgen.errors import ConfigError, ServiceUnavailable, SigningError
@@ -313,3 +317,36 @@ def test_a_b_b_letter_whose_signer_cannot_be_checked_is_unchecked_not_valid(
     report = Verifier.from_settings(issuing_settings).verify_file(letter.path)
     assert report.verdict is Verdict.UNCHECKED, report.reasons
     assert report.revocation is not None and "did not answer" in report.revocation
+
+
+def test_letters_of_several_signers_from_one_issuer_carry_only_their_own_revocation_data(
+    tmp_path: Path, renderer: Renderer, pki_services: str
+) -> None:
+    """One issuer signing for two Directorates General keeps their revocation data apart.
+
+    pyHanko embeds every OCSP response its validation context holds; with one context for all
+    signers, the second letter carried the first signer's response too, and long-term
+    validation of it failed once the responses were older than their next update.
+    """
+    settings = _settings(tmp_path, level="B-LTA", timestamp_url=pki_services)
+    with Issuer(settings, renderer=renderer) as issuer:
+        letters = [
+            issuer.issue(load_request(EXAMPLES / f"{STEMS[path]}.json"))
+            for path in ("docx", "html")
+        ]
+    for letter in letters:
+        reader = PdfFileReader(io.BytesIO(letter.path.read_bytes()))
+        signer = reader.embedded_regular_signatures[0].signer_cert
+        dss = DocumentSecurityStore.read_dss(reader)
+        answered = {
+            response["tbs_response_data"]["responses"][0]["cert_id"]["serial_number"].native
+            for response in (
+                ocsp.OCSPResponse.load(ref.get_object().data).basic_ocsp_response
+                for ref in dss.ocsps
+            )
+        }
+        assert answered == {signer.serial_number}, letter.letter_number
+        # a day on, the embedded responses are long past their next update: still valid
+        later = Verifier.from_settings(settings, at=datetime.now(UTC) + timedelta(days=1))
+        report = later.verify_file(letter.path)
+        assert report.ok, report.reasons

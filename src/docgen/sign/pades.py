@@ -173,6 +173,14 @@ def _appearance(heading: str, name: str, position: str, when: str) -> bytes:
 
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+def _owner(backend: SignerBackend) -> str:
+    """Whose revocation data a letter embeds: its signing certificate's, by fingerprint."""
+    certificate = backend.signer.signing_cert
+    return certificate.sha256.hex() if certificate is not None else backend.subject
+
+
 """The PAdES baseline levels, weakest first."""
 
 
@@ -279,7 +287,9 @@ class PadesSigner:
                 embed_validation_info=self.level in ("B-LT", "B-LTA"),
                 use_pades_lta=self.level == "B-LTA",
                 validation_context=(
-                    self._services.validation_context() if self.level in ("B-LT", "B-LTA") else None
+                    self._services.validation_context(_owner(backend))
+                    if self.level in ("B-LT", "B-LTA")
+                    else None
                 ),
             )
             appearance = _appearance(

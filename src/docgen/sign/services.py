@@ -1,8 +1,8 @@
 """The trust services signing and archiving talk to: a timestamping authority, revocation data.
 
-One :class:`TrustServices` per process holds one timestamp client and one validation context
-that fetches the signers' revocation data (OCSP, CRLs) and keeps it while it is fresh, so a
-batch asks the services once, not once per letter. Every request is bounded by
+One :class:`TrustServices` per process holds one timestamp client and, per signer, a validation
+context that fetches the signer's revocation data (OCSP, CRLs) and keeps it while it is fresh,
+so a batch asks the services once per signer, not once per letter. Every request is bounded by
 ``signing.timeout_seconds``; a failed operation is tried ``signing.retries`` more times and then
 refused with :class:`~docgen.errors.ServiceUnavailable`, which batches mark retryable.
 
@@ -111,24 +111,33 @@ class TrustServices:
             for certificate in load_certs_from_pemder([str(path)])
         ]
         self._lock = threading.Lock()
-        self._context: ValidationContext | None = None
-        self._made = 0.0
+        self._contexts: dict[str, tuple[ValidationContext, float]] = {}
 
-    def validation_context(self) -> ValidationContext:
-        """The context that fetches revocation data and keeps it while it is fresh."""
+    def validation_context(self, owner: str | None = None) -> ValidationContext:
+        """A context that fetches revocation data; ``owner``'s is kept while it is fresh.
+
+        Each owner (a signer's certificate, say) has a context of its own: pyHanko embeds in a
+        letter every piece of revocation data its context holds, and one letter's validation
+        data must be its own chain's. Another signer's OCSP response beside its own makes
+        long-term validation fail once those responses are old. Without an owner, a fresh
+        context is made (an archive refreshing letters of several signers).
+        """
         refresh = self._settings.signing.revocation_refresh_seconds
         with self._lock:
-            if self._context is None or time.monotonic() - self._made > refresh:
-                self._context = ValidationContext(
-                    trust_roots=self._roots,
-                    allow_fetching=True,
-                    revocation_mode="hard-fail",
-                    fetcher_backend=RequestsFetcherBackend(
-                        per_request_timeout=self._settings.signing.timeout_seconds
-                    ),
-                )
-                self._made = time.monotonic()
-            return self._context
+            known = self._contexts.get(owner) if owner is not None else None
+            if known is not None and time.monotonic() - known[1] <= refresh:
+                return known[0]
+            context = ValidationContext(
+                trust_roots=self._roots,
+                allow_fetching=True,
+                revocation_mode="hard-fail",
+                fetcher_backend=RequestsFetcherBackend(
+                    per_request_timeout=self._settings.signing.timeout_seconds
+                ),
+            )
+            if owner is not None:
+                self._contexts[owner] = (context, time.monotonic())
+            return context
 
     def with_retries(self, action: Callable[[], T], failure: str, consequence: str) -> T:
         """Run ``action``; on a service failure try again, then raise ServiceUnavailable."""
