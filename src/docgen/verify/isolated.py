@@ -30,11 +30,11 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from docgen.errors import ServiceUnavailable
 from docgen.reports import Check, Verdict, VerificationReport
+from docgen.resources import Closing
 from docgen.verify.intake import FileRefused, display_name, read_letter
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ _READY = b"ready"
 _STARTUP_SECONDS = 120.0  # importing pyHanko and reading the trust roots, on a busy machine
 
 
-class IsolatedVerifier:
+class IsolatedVerifier(Closing):
     """Verifies files one at a time in a worker process; safe to share between threads."""
 
     def __init__(
@@ -70,17 +70,6 @@ class IsolatedVerifier:
         self._max_file_bytes = max_file_bytes
         self._lock = threading.Lock()
         self._worker: tuple[BaseProcess, Connection] | None = None
-
-    def __enter__(self) -> IsolatedVerifier:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the worker (it is started again if the verifier is used after this)."""
