@@ -147,13 +147,16 @@ class BatchInterrupted(KeyboardInterrupt):
     A :class:`KeyboardInterrupt`, so code that handles Ctrl-C handles it too.
     """
 
-    def __init__(self, signum: int, summary: BatchSummary | None = None):
+    def __init__(self, signum: int, summary: BatchSummary | None = None, *, at_once: bool = False):
         """Stopped by signal ``signum``; ``summary`` counts what was done."""
         super().__init__(signum)
         self.signum = signum
         """The signal that stopped the run."""
         self.summary = summary or BatchSummary()
         """What the run did before it stopped."""
+        self.at_once = at_once
+        """Stopped by a second signal without waiting for the letters in progress: those are
+        in the register, or not, and the next run completes them."""
 
 
 class ManifestError(DocgenError):
@@ -441,6 +444,7 @@ class _Run:
         self.submitted = 0
         self.in_flight: dict[Future[ManifestRow], tuple[_Task, int]] = {}
         self.stopping = False
+        self.at_once = False  # stopped by a second signal, letters in progress abandoned
         self.unrecorded: list[ManifestRow] = []
 
     # -------------------------------------------------------------- the pool
@@ -563,6 +567,7 @@ class _Run:
                     self.unrecorded.extend(error.unrecorded)
         except BatchInterrupted:
             self.kill_workers()
+            self.at_once = True
             self.summary.unfinished += len(self.in_flight)
             self.in_flight.clear()
 
@@ -681,7 +686,7 @@ class BatchRunner:
                         run.drain()
                     if isinstance(error, BatchInterrupted):
                         summary.seconds = time.monotonic() - run.started
-                        raise BatchInterrupted(error.signum, summary) from None
+                        raise BatchInterrupted(error.signum, summary, at_once=run.at_once) from None
                     if isinstance(error, ManifestError):
                         raise ManifestError(
                             str(error.args[0]), [*error.unrecorded, *run.unrecorded]

@@ -159,10 +159,13 @@ def batch(
     except BatchInterrupted as stop:
         _report(stop.summary, target, reporter)
         how = "Ctrl-C" if stop.signum == signal.SIGINT else signal.Signals(stop.signum).name
-        unfinished = f"; {stop.summary.unfinished} not started" if stop.summary.unfinished else ""
+        if stop.at_once:
+            what = f"stopped at once by a second {how}: the letters in progress were abandoned"
+        else:
+            what = f"stopped by {how} once the letters in progress were finished and recorded"
         click.echo(
-            f"stopped by {how}: the letters in progress were finished{unfinished}. To finish "
-            "the batch, run the same command again: letters already issued are skipped.",
+            f"{what}. To finish the batch, run the same command again: letters already issued "
+            "are skipped, and any left half-done are completed.",
             err=True,
         )
         raise click.exceptions.Exit(128 + stop.signum) from None
