@@ -137,10 +137,10 @@ def _json_lines(stream: TextIO) -> Iterator[Record]:
         undecodable = _not_utf8(line)
         try:
             data = json.loads(line)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, RecursionError) as error:
+            broken = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deep"
             problem = FieldProblem(
-                "Record",
-                undecodable or f"is not a readable request: the JSON is broken ({error.msg})",
+                "Record", undecodable or f"is not a readable request: the JSON is broken ({broken})"
             )
             yield _invalid(position, [problem], None)
             continue
@@ -185,7 +185,7 @@ def _folder(folder: Path) -> Iterator[Record]:
                 "File",
                 f"is not UTF-8 text (byte 0x{error.object[error.start]:02x}); save it as UTF-8",
             )
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, json.JSONDecodeError, RecursionError) as error:
             problem = FieldProblem("File", f"cannot be read as JSON ({error})")
         else:
             yield _record(position, data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from docgen.batch import (
     BatchSummary,
     InputFormat,
     ManifestRow,
+    Record,
     count_records,
     read_records,
 )
@@ -122,26 +124,49 @@ def batch(
     if path is not None and not path.exists():
         raise click.BadParameter(f"{source} does not exist", param_hint="SOURCE")
     input_format = InputFormat(fmt) if fmt else None
-    records = read_records(path, input_format)
-    reporter = _Reporter(count_records(path, input_format), quiet=quiet)
-    if dry_run:
-        problems = 0
-        checked = BatchSummary()
-        for row in BatchRunner(settings).check(records):
-            checked.counts[row.status] += 1
-            if row.status != "valid":
-                problems += 1
-                click.echo(f"{row.position}: {row.request_id or '(no request id)'}: {row.error}")
-        click.echo(f"dry run: {checked.counts['valid']} valid, {problems} invalid", err=True)
-        if problems:
-            raise click.exceptions.Exit(1)
-        return
-    root = out_dir or settings.output
-    name = path.stem if path is not None else "stdin"
-    target = manifest or root / f"manifest-{name}.jsonl"
-    runner = BatchRunner(
-        settings, workers=workers, out_dir=out_dir, share_libreoffice=not libreoffice_per_worker
-    )
+    if path is None and input_format is InputFormat.FOLDER:
+        raise click.BadParameter("standard input cannot be a folder", param_hint="--format")
+    try:
+        records = read_records(path, input_format)
+        reporter = _Reporter(count_records(path, input_format), quiet=quiet)
+        if dry_run:
+            _dry_run(BatchRunner(settings), records)
+            return
+        root = out_dir or settings.output
+        name = path.stem if path is not None else "stdin"
+        target = manifest or root / f"manifest-{name}.jsonl"
+        runner = BatchRunner(
+            settings, workers=workers, out_dir=out_dir, share_libreoffice=not libreoffice_per_worker
+        )
+        summary = _run(runner, records, target, reporter, _asked_passphrases(settings), quiet)
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a dry run, a passphrase prompt)
+        raise click.exceptions.Exit(128 + signal.SIGINT) from None
+    if not summary.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _dry_run(runner: BatchRunner, records: Iterable[Record]) -> None:
+    problems = 0
+    checked = BatchSummary()
+    for row in runner.check(records):
+        checked.counts[row.status] += 1
+        if row.status != "valid":
+            problems += 1
+            click.echo(f"{row.position}: {row.request_id or '(no request id)'}: {row.error}")
+    click.echo(f"dry run: {checked.counts['valid']} valid, {problems} invalid", err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
+def _run(
+    runner: BatchRunner,
+    records: Iterable[Record],
+    manifest: Path,
+    reporter: _Reporter,
+    passphrases: dict[str, str],
+    quiet: bool,
+) -> BatchSummary:
+    """Run the batch and print its summary; a signal that stopped it sets the exit status."""
 
     def tell(row: ManifestRow) -> None:
         again = " (retryable)" if row.retryable else ""
@@ -151,13 +176,13 @@ def batch(
     try:
         summary = runner.run(
             records,
-            manifest=target,
+            manifest=manifest,
             progress=reporter,
-            passphrases=_asked_passphrases(settings),
+            passphrases=passphrases,
             on_problem=None if quiet else tell,
         )
     except BatchInterrupted as stop:
-        _report(stop.summary, target, reporter)
+        _report(stop.summary, manifest, reporter)
         how = "Ctrl-C" if stop.signum == signal.SIGINT else signal.Signals(stop.signum).name
         if stop.at_once:
             what = f"stopped at once by a second {how}: the letters in progress were abandoned"
@@ -169,11 +194,8 @@ def batch(
             err=True,
         )
         raise click.exceptions.Exit(128 + stop.signum) from None
-    except KeyboardInterrupt:  # before the run started (a passphrase prompt): nothing done
-        raise click.exceptions.Exit(128 + signal.SIGINT) from None
-    _report(summary, target, reporter)
-    if not summary.ok:
-        raise click.exceptions.Exit(1)
+    _report(summary, manifest, reporter)
+    return summary
 
 
 def _report(summary: BatchSummary, manifest: Path, reporter: _Reporter) -> None:
