@@ -11,14 +11,14 @@ per input record — as results arrive, and never renders or signs, so it stays 
 Every record ends as ``issued``, ``already_issued`` (skipped: issued by an earlier run),
 ``revoked`` (issued earlier, revoked since), ``invalid`` (validation failed) or ``failed``
 (with ``retryable`` saying whether running again may succeed). A failure never stops the batch.
-A worker that dies (killed, out of memory) is replaced: the records it and the other workers
-of its pool had in hand are tried again, at most :data:`_ATTEMPTS` times in all.
+A worker that dies (killed, out of memory) is replaced by a fresh pool: the records that pool had
+in hand are tried again, three times at most (a record that kills its worker ends ``failed``).
 
 **Stopping.** Run in the main thread, :meth:`BatchRunner.run` treats SIGINT (Ctrl-C) and
 SIGTERM alike: no new letter is started, the letters in progress are finished and written to
 the manifest, the workers and their LibreOffice end, and :class:`BatchInterrupted` is raised. A
 second signal stops at once, without waiting for the letters in progress. Workers end by
-themselves when the main process dies, even by SIGKILL: they start no letter after that.
+themselves, with their LibreOffice, the moment the main process dies, even by SIGKILL.
 
 **The manifest** is rewritten by every run, once its workers have started: a run that fails
 before that leaves the previous one as it was. If it can no longer be written (a full disk),
