@@ -242,8 +242,13 @@ _NEEDED_ITEM_COLUMNS = [
 ]
 
 
+def _short(name: str) -> str:
+    """A column name as an error quotes it: a data row taken for the header has long ones."""
+    return name if len(name) <= 40 else name[:39] + "…"
+
+
 def _listed(names: list[str], most: int = 4) -> str:
-    shown = ", ".join(name if len(name) <= 40 else name[:39] + "…" for name in names[:most])
+    shown = ", ".join(names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
@@ -253,7 +258,7 @@ def _check_header(columns: list[str], where: str) -> None:
     problems = []
     if not set(named) & _KNOWN_COLUMNS:
         problems.append(
-            "its first row names none of the request's columns: is the header row missing?"
+            "its first row names none of the request's columns (is the header row missing?)"
         )
     else:
         unknown = [column for column in named if column not in _KNOWN_COLUMNS]
@@ -263,11 +268,12 @@ def _check_header(columns: list[str], where: str) -> None:
                 close = difflib.get_close_matches(
                     column.replace("_", ".").lower(), _KNOWN_COLUMNS, n=1, cutoff=0.8
                 ) or difflib.get_close_matches(column, _KNOWN_COLUMNS, n=1, cutoff=0.8)
-                hints.append(f"{column} (did you mean {close[0]}?)" if close else column)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                hints.append(_short(column) + hint)
             problems.append(f"unknown columns: {_listed(hints)}")
         doubled = sorted({column for column in named if named.count(column) > 1})
         if doubled:
-            problems.append(f"columns named twice: {_listed(doubled)}")
+            problems.append(f"columns named twice: {_listed([_short(c) for c in doubled])}")
         needed = list(_NEEDED_COLUMNS)
         if any(column.startswith(_ITEM_PREFIX) for column in named):
             needed += _NEEDED_ITEM_COLUMNS
