@@ -30,12 +30,15 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from docgen.errors import FieldProblem, RequestInvalid
 from docgen.formatting import plain
 from docgen.identifiers import Nib, Nip, Npwp, TariffCode, Text
 
 __all__ = [
+    "WHOLE_NUMBER_UNITS",
     "Addressee",
     "ApplicationLetter",
     "Company",
@@ -138,6 +141,33 @@ class Decision(_Frozen):
         return self
 
 
+WHOLE_NUMBER_UNITS = frozenset(
+    {
+        "batang",
+        "biji",
+        "buah",
+        "butir",
+        "ekor",
+        "helai",
+        "lembar",
+        "pasang",
+        "pc",
+        "pcs",
+        "piece",
+        "pieces",
+        "set",
+        "unit",
+        "units",
+    }
+)
+"""Units that count whole things; a goods quantity in one of them must be a whole number.
+
+Compared without regard to case (``Unit`` is ``unit``). Units of weight, volume or length
+(``ton``, ``kg``, ``liter``, ``m3`` ...) are not here and keep accepting decimals. This is the one
+list: add a counted unit here and every request is checked against it.
+"""
+
+
 class GoodsItem(_Frozen):
     """One line of the goods table; which fields a service requires is in its catalogue entry."""
 
@@ -150,7 +180,11 @@ class GoodsItem(_Frozen):
         Field(title="Quantity", gt=0, max_digits=18, decimal_places=3),
         AfterValidator(plain),
     ]
-    """Quantity granted or requested; greater than zero. Write it as a JSON string or number."""
+    """Quantity granted or requested; greater than zero. Write it as a JSON string or number.
+
+    A whole number when the unit counts things (``unit``, ``buah``, ``set``, ``pcs`` ...);
+    decimals are for weights and volumes (``ton``, ``kg``, ``liter`` ...).
+    """
     unit: Annotated[Text, Field(title="Unit", max_length=30)]
     """Unit of the quantity (``ton``, ``kg``, ``buah`` ...)."""
     country_of_origin: Annotated[Text | None, Field(title="Country of origin", max_length=80)] = (
@@ -167,6 +201,18 @@ class GoodsItem(_Frozen):
     """Size (*ukuran*), where the regulation asks for it (tyres)."""
     specification: Annotated[Text | None, Field(title="Specification", max_length=300)] = None
     """Technical specification (grade, standard, year of manufacture ...)."""
+
+    @model_validator(mode="after")
+    def _whole_number_of_counted_things(self) -> GoodsItem:
+        if self.unit.casefold() in WHOLE_NUMBER_UNITS and self.quantity % 1:
+            # the unit is validated after the quantity, so the check can only run here; the
+            # "field" in the context lets the report name the quantity, not the whole item
+            raise PydanticCustomError(
+                "whole_number",
+                'must be a whole number for the unit "{unit}"',
+                {"unit": self.unit, "field": "quantity"},
+            )
+        return self
 
 
 class Signatory(_Frozen):
@@ -297,15 +343,19 @@ def describe_validation_error(error: ValidationError) -> list[FieldProblem]:
     """Turn a pydantic error into field problems worded for an officer."""
     problems = []
     for detail in error.errors(include_url=False):
-        label = _field_label(LetterRequest, detail["loc"])
+        loc = detail["loc"]
+        context = detail.get("ctx", {})
+        if isinstance(context.get("field"), str):
+            # a check across fields (made by a model validator) names the field it is about
+            loc = (*loc, context["field"])
+        label = _field_label(LetterRequest, loc)
         kind = detail["type"]
         if kind == "value_error":
             message = str(detail["ctx"]["error"]) if "ctx" in detail else detail["msg"]
-        elif kind in ("too_long", "string_too_long") and "ctx" in detail:
-            limit = detail["ctx"]["max_length"]
-            message = (
-                f"is too long (at most {limit} {'entries' if kind == 'too_long' else 'characters'})"
-            )
+        elif kind in ("too_long", "string_too_long") and "max_length" in context:
+            message = _too_long(loc, detail.get("input"), context["max_length"])
+        elif kind == "whole_number":
+            message = detail["msg"]
         elif kind in ("enum", "literal_error") and "ctx" in detail:
             message = f"must be one of {detail['ctx']['expected']}"
         elif kind in _MESSAGES:
@@ -313,11 +363,50 @@ def describe_validation_error(error: ValidationError) -> list[FieldProblem]:
         elif kind == "string_pattern_mismatch" and label.endswith("Service code"):
             message = "must be a service code from the catalogue, such as ILMATE-PERTEK-BAJA"
         elif kind == "string_pattern_mismatch" and label.endswith("Request id"):
-            message = "must be letters, digits, '.', '_', ':' or '-' (at most 80)"
+            message = "must be letters, digits, '.', '_', ':' or '-' (at most 80 characters)"
         else:
             message = detail["msg"][:1].lower() + detail["msg"][1:]
         problems.append(FieldProblem(label, message))
     return problems
+
+
+def _too_long(loc: tuple[int | str, ...], value: object, limit: int) -> str:
+    """Say a text or list is too long, with the limit that really applies to it.
+
+    Pydantic reports whichever length check fails first. On a text field that is either the
+    pre-check every :data:`~docgen.identifiers.Text` makes on the raw input (2,000 characters,
+    so that huge strings are refused before they are cleaned) or the field's own limit, which is
+    checked after cleaning and so is reported with the generic ``too_long`` of lists. Hence the
+    unit is taken from the value, and a text's limit is the smallest of its field's limits.
+    """
+    if not isinstance(value, str):
+        return f"is too long (at most {limit} {'item' if limit == 1 else 'items'})"
+    info = _field_at(LetterRequest, loc)
+    if info is not None:
+        limit = min([limit, *_max_lengths(info.metadata)])
+    return f"is too long (at most {limit} {'character' if limit == 1 else 'characters'})"
+
+
+def _max_lengths(metadata: list[Any]) -> list[int]:
+    """The length limits among a field's constraints (``max_length`` of any of them)."""
+    limits = (getattr(constraint, "max_length", None) for constraint in metadata)
+    return [limit for limit in limits if isinstance(limit, int)]
+
+
+def _field_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> FieldInfo | None:
+    """The field a location ends on; ``None`` when it ends on a list entry or an unknown name."""
+    current: Any = model
+    info: FieldInfo | None = None
+    for step in loc:
+        fields = getattr(current, "model_fields", None)
+        if isinstance(step, int):
+            info = None
+            continue
+        if fields is None or step not in fields:
+            return None
+        info = fields[step]
+        current = _model_in(info.annotation)
+    return info
 
 
 def _field_label(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
