@@ -2,9 +2,11 @@
 
 One :class:`TrustServices` per process holds one timestamp client and, per signer, a validation
 context that fetches the signer's revocation data (OCSP, CRLs) and keeps it while it is fresh,
-so a batch asks the services once per signer, not once per letter. Every request is bounded by
-``signing.timeout_seconds``; a failed operation is tried ``signing.retries`` more times and then
-refused with :class:`~docgen.errors.ServiceUnavailable`, which batches mark retryable.
+so a batch asks the services once per signer, not once per letter. Every request ends, answered
+or not, within ``signing.timeout_seconds`` in all (:func:`bounded_request`); a failed operation
+is tried ``signing.retries`` more times and then refused with
+:class:`~docgen.errors.ServiceUnavailable`, which batches mark retryable. An answer that is not
+a timestamp (garbage, an HTTP error) is a service failure too, not a signing error.
 
 Example::
 
@@ -14,13 +16,17 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import requests
+import urllib3.exceptions
+from asn1crypto import cms, tsp
 from pyhanko.keys import load_certs_from_pemder
 from pyhanko.sign.general import SigningError as PyhankoSigningError
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
@@ -35,12 +41,20 @@ from pyhanko_certvalidator.errors import (
     PathValidationError,
     RevokedError,
 )
+from pyhanko_certvalidator.fetchers.api import Fetchers
+from pyhanko_certvalidator.fetchers.common_utils import FetchBudget
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+from pyhanko_certvalidator.fetchers.requests_fetchers.cert_fetch_client import (
+    RequestsCertificateFetcher,
+)
+from pyhanko_certvalidator.fetchers.requests_fetchers.crl_client import RequestsCRLFetcher
+from pyhanko_certvalidator.fetchers.requests_fetchers.ocsp_client import RequestsOCSPFetcher
+from pyhanko_certvalidator.fetchers.requests_fetchers.util import RequestsFetcherMixin
 
 from docgen.config import Settings
 from docgen.errors import ServiceUnavailable, SigningError
 
-__all__ = ["TrustServices"]
+__all__ = ["TrustServices", "bounded_request"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,12 +68,193 @@ _SERVICE_ERRORS = (
 )
 
 
+_DETAIL = 160  # characters of an error's own text shown to people; parsers can say a lot
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _DETAIL else text[: _DETAIL - 1] + "…"
+
+
 def _problem(error: BaseException) -> str:
     if isinstance(error, TimestampRequestError):
-        return f"the timestamping authority did not answer properly ({error})"
+        detail = error.args[0] if error.args else error  # pyHanko adds the response object
+        return f"the timestamping authority did not answer properly ({_short(str(detail))})"
     if isinstance(error, requests.RequestException):
         return f"a service did not answer ({type(error).__name__})"
-    return f"the revocation status could not be established ({error})"
+    return f"the revocation status could not be established ({_short(str(error))})"
+
+
+def _reason(error: BaseException) -> str:
+    """The operating system's words for a transport failure ("Connection reset by peer").
+
+    requests and urllib3 nest it in their errors' arguments, as a tuple's repr, not a cause.
+    """
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        builtin = type(current).__module__ == "builtins"
+        if builtin and isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        pending += [part for part in current.args if isinstance(part, BaseException)]
+        if current.__cause__ is not None:
+            pending.append(current.__cause__)
+    return _short(_cause(error))
+
+
+_READ = 64 * 1024
+
+
+def bounded_request(method: str, url: str, timeout: float, **options: Any) -> requests.Response:
+    """An HTTP request that ends, answered or not, within ``timeout`` seconds in all.
+
+    requests' own ``timeout`` bounds the connection and each read of the socket, not the
+    request: a service that sends its answer a byte a second never trips it, and a letter
+    waited for minutes. So the request runs in a daemon thread that reads the body as it comes
+    (``read1``, not waiting for full chunks) and stops at the deadline, while the caller stops
+    waiting at the deadline whatever that thread is blocked on (a name lookup, headers trickling
+    in). Raises :class:`requests.Timeout` at the deadline, :class:`requests.RequestException` on
+    a transport failure; the returned response's ``content`` is already read. ``options`` are
+    those of :meth:`requests.Session.request`.
+    """
+    deadline = time.monotonic() + timeout
+    given_up = threading.Event()
+    outcome: queue.SimpleQueue[requests.Response | BaseException] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            with (
+                requests.Session() as session,
+                session.request(method, url, timeout=timeout, stream=True, **options) as response,
+            ):
+                body = bytearray()
+                try:
+                    while chunk := response.raw.read1(_READ, decode_content=True):
+                        body += chunk
+                        if given_up.is_set() or time.monotonic() > deadline:
+                            raise requests.Timeout(f"no complete answer within {timeout:g} s")
+                except urllib3.exceptions.ReadTimeoutError as error:
+                    raise requests.Timeout(str(error)) from error
+                except (urllib3.exceptions.HTTPError, OSError) as error:
+                    if isinstance(error, requests.RequestException):
+                        raise
+                    raise requests.ConnectionError(str(error)) from error
+                response._content = bytes(body)  # what ``response.content`` answers from
+            outcome.put(response)
+        except BaseException as error:  # handed over, and raised in the caller's thread
+            outcome.put(error)
+
+    threading.Thread(target=run, name=f"docgen {method} {url}", daemon=True).start()
+    try:
+        result = outcome.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        given_up.set()  # the thread ends at its next read
+        raise requests.Timeout(f"no complete answer within {timeout:g} s") from None
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+class _TimeStamper(RequestsHTTPTimeStamper):
+    """pyHanko's requests timestamp client, with a deadline per request and strict answers.
+
+    pyHanko posts with requests' per-read timeout, ignores the HTTP status and parses the
+    answer lazily, so garbage surfaced later as a parser error ("Insufficient data - <170
+    digits> bytes requested") that looked like a signing fault, not a service one.
+    """
+
+    def __init__(self, url: str, timeout: float):
+        # pyHanko's constructor is unannotated; the types are these
+        super().__init__(url, timeout=timeout)  # type: ignore[no-untyped-call]
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        """Post the request; anything but a timestamp reply is a TimestampRequestError."""
+
+        def post() -> tsp.TimeStampResp:
+            try:
+                answer = bounded_request(
+                    "POST",
+                    self.url,
+                    self.timeout,
+                    data=req.dump(),
+                    headers=self.request_headers(),
+                    auth=self.auth,
+                )
+            except requests.Timeout as error:
+                raise TimestampRequestError(str(error)) from error
+            except OSError as error:  # requests' errors are OSErrors too
+                raise TimestampRequestError(f"no answer ({_reason(error)})") from error
+            if answer.status_code != 200:
+                raise TimestampRequestError(f"it answered HTTP {answer.status_code}")
+            if answer.headers.get("Content-Type") != "application/timestamp-reply":
+                raise TimestampRequestError("its answer is not a timestamp reply")
+            return tsp.TimeStampResp.load(answer.content)
+
+        return await asyncio.to_thread(post)
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        """A timestamp token; an answer that does not parse is the authority's failure.
+
+        asn1crypto parses lazily, so garbage fails here, in pyHanko's reading of the answer.
+        """
+        try:
+            token: cms.ContentInfo = await super().async_timestamp(message_digest, md_algorithm)
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            raise TimestampRequestError("its answer is not a valid timestamp reply") from error
+        return token
+
+
+class _BoundedFetches(RequestsFetcherMixin):
+    """Revocation and certificate fetches through :func:`bounded_request`, not ``requests.get``."""
+
+    def _get(self, url: str, *, acceptable_content_types: Any) -> Awaitable[requests.Response]:
+        headers = {"Accept": ",".join(acceptable_content_types), "User-Agent": self.user_agent}
+        return asyncio.to_thread(self._bounded, "GET", url, headers, None)
+
+    def _post(
+        self, url: str, data: bytes, *, content_type: str, acceptable_content_types: Any
+    ) -> Awaitable[requests.Response]:
+        headers = {
+            "Accept": ",".join(acceptable_content_types),
+            "User-Agent": self.user_agent,
+            "Content-Type": content_type,
+        }
+        return asyncio.to_thread(self._bounded, "POST", url, headers, data)
+
+    def _bounded(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None
+    ) -> requests.Response:
+        answer = bounded_request(method, url, self.per_request_timeout, headers=headers, data=data)
+        if answer.status_code != 200:
+            raise requests.RequestException(f"status code {answer.status_code}")
+        return answer
+
+
+class _OCSPFetcher(_BoundedFetches, RequestsOCSPFetcher):
+    pass
+
+
+class _CRLFetcher(_BoundedFetches, RequestsCRLFetcher):
+    def __init__(self, *, per_request_timeout: float, budget: FetchBudget):
+        # pyHanko's constructor is unannotated; the types are these
+        super().__init__(per_request_timeout=per_request_timeout, budget=budget)  # type: ignore[no-untyped-call]
+
+
+class _CertificateFetcher(_BoundedFetches, RequestsCertificateFetcher):
+    pass
+
+
+class _FetcherBackend(RequestsFetcherBackend):
+    """pyHanko's requests fetchers, each request bounded in all (:func:`bounded_request`)."""
+
+    def get_fetchers(self) -> Fetchers:
+        """Fresh fetchers sharing one budget, as pyHanko's own backend makes them."""
+        timeout = self.per_request_timeout
+        budget = FetchBudget(self.limits)
+        return Fetchers(
+            ocsp_fetcher=_OCSPFetcher(per_request_timeout=timeout, budget=budget),
+            crl_fetcher=_CRLFetcher(per_request_timeout=timeout, budget=budget),
+            cert_fetcher=_CertificateFetcher(per_request_timeout=timeout, budget=budget),
+        )
 
 
 def _cause(error: BaseException) -> str:
@@ -99,8 +294,8 @@ class TrustServices:
         """Prepare (not yet contact) the services named in the settings."""
         signing = settings.signing
         self._settings = settings
-        self.timestamper = (
-            RequestsHTTPTimeStamper(signing.timestamp_url, timeout=signing.timeout_seconds)
+        self.timestamper: RequestsHTTPTimeStamper | None = (
+            _TimeStamper(signing.timestamp_url, timeout=signing.timeout_seconds)
             if signing.timestamp_url
             else None
         )
@@ -131,7 +326,7 @@ class TrustServices:
                 trust_roots=self._roots,
                 allow_fetching=True,
                 revocation_mode="hard-fail",
-                fetcher_backend=RequestsFetcherBackend(
+                fetcher_backend=_FetcherBackend(
                     per_request_timeout=self._settings.signing.timeout_seconds
                 ),
             )
@@ -157,8 +352,8 @@ class TrustServices:
                     raise ServiceUnavailable(
                         f"{failure}: {_problem(error)} (tried {attempts} times); {consequence}"
                     ) from None
-                log.warning("%s (%s); trying again", failure, error)
+                log.warning("%s (%s); trying again", failure, _problem(error))
                 time.sleep(min(2.0, 0.25 * attempt))
                 with self._lock:  # fetch revocation data afresh on the next attempt
-                    self._context = None
+                    self._contexts.clear()
         raise AssertionError("unreachable")
