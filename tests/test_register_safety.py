@@ -319,12 +319,13 @@ def test_a_batch_marks_a_record_that_found_the_register_locked_retryable(
 ) -> None:
     register = tmp_path / "register.sqlite3"
     config = _config(tmp_path, register, tmp_path / "letters")
+    config.write_text(config.read_text() + "lock_timeout_seconds = 2\n")
     assert _docgen(config, "register", "init").exit_code == 0
     source = tmp_path / "locked.jsonl"
     source.write_text(json.dumps(json.loads(HTML_EXAMPLE.read_text("utf-8"))) + "\n", "utf-8")
     holder = sqlite3.connect(register, isolation_level=None)
     try:
-        # held longer than docgen waits for it (60 s): the record fails, the lock is temporary
+        # held longer than docgen waits for it: the record fails, the lock is temporary
         holder.execute("BEGIN IMMEDIATE")
         result = _docgen(config, "batch", str(source), "--workers", "1", "--quiet")
     finally:

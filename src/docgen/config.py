@@ -235,6 +235,9 @@ class RegisterSettings(_Settings):
 
     path: ConfigPath = PROJECT_ROOT / "out" / "register.sqlite3"
     """SQLite file of the register."""
+    lock_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long to wait for another process's hold on the register's write lock; past it the
+    letter fails, retryably (the lock is temporary)."""
 
 
 class VerificationSettings(_Settings):

@@ -118,7 +118,9 @@ class Issuer(Closing):
         self._zone = ZoneInfo(settings.signing.timezone)
         # the register next, before the renderer: a missing register (never created here) is a
         # quick, clear error, and nothing started has to be stopped for it
-        self.register = register or Register(settings.letter_register.path)
+        self.register = register or Register(
+            settings.letter_register.path, timeout=settings.letter_register.lock_timeout_seconds
+        )
         try:
             self.renderer = renderer or Renderer(settings)
         except BaseException:

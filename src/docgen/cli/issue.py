@@ -70,7 +70,8 @@ def issue(
 @pass_options
 def revoke(options: _Options, number: str, reason: str) -> None:
     """Revoke the issued letter NUMBER; verifying it then fails with the reason."""
-    register = Register(options.settings.letter_register.path)
+    settings = options.settings.letter_register
+    register = Register(settings.path, timeout=settings.lock_timeout_seconds)
     try:
         record = register.revoke(number, reason)
     finally:
