@@ -129,6 +129,15 @@ class VerificationReport(_Report):
     offline: bool = False
     """Whether the letter embeds its validation data under a document timestamp (B-LTA)."""
 
+    @classmethod
+    def unchecked(cls, file: str, check: str, detail: str) -> VerificationReport:
+        """The report of a file that could not be checked at all, and why."""
+        return cls(
+            file=file,
+            verdict=Verdict.UNCHECKED,
+            checks=(Check(name=check, passed=False, detail=detail, checked=False),),
+        )
+
     @property
     def ok(self) -> bool:
         """True only when every check passed."""

@@ -28,6 +28,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from docgen.errors import RenderError
 from docgen.models import LetterRequest
+from docgen.verify.pdfsyntax import StructureError
+from docgen.verify.revisions import first_signature
 
 __all__ = [
     "ATTACHMENT_DESCRIPTION",
@@ -185,20 +187,14 @@ def signed_revision_sha256(pdf: bytes) -> str | None:
 
     This identifies a letter across the updates that long-term validation appends later
     (validation data, document timestamps), which change the file but not the signed letter.
-    None when the file has no readable signature.
+    None when the file has no sound signature. Read from the raw bytes, as verification reads
+    them, without parsing the PDF.
     """
     try:
-        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-        signatures = reader.embedded_regular_signatures
-        if not signatures:
-            return None
-        start, _, second, length = (int(v) for v in signatures[0].sig_object["/ByteRange"])
-    except (PdfError, KeyError, TypeError, ValueError):
+        signed = first_signature(pdf)
+    except StructureError:
         return None
-    end = second + length
-    if start != 0 or end > len(pdf):
-        return None
-    return hashlib.sha256(pdf[:end]).hexdigest()
+    return hashlib.sha256(pdf[: signed.end]).hexdigest()
 
 
 def read_request(pdf: bytes) -> LetterRequest:

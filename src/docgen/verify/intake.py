@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["FileRefused", "display_name", "read_letter"]
+from docgen.reports import VerificationReport
+
+__all__ = ["FileRefused", "display_name", "read_letter", "verify_path"]
 
 
 class FileRefused(Exception):
@@ -53,6 +56,18 @@ def read_letter(path: Path, *, max_bytes: int) -> bytes:
     if len(data) > max_bytes:  # it grew while being read
         raise FileRefused(f"larger than the limit of {_size(max_bytes)}")
     return data
+
+
+def verify_path(
+    path: Path, max_bytes: int, verify: Callable[..., VerificationReport]
+) -> VerificationReport:
+    """``verify`` the file's bytes under its printable name; a refused file is unchecked."""
+    name = display_name(path)
+    try:
+        data = read_letter(path, max_bytes=max_bytes)
+    except FileRefused as error:
+        return VerificationReport.unchecked(name, "file", str(error))
+    return verify(data, name=name)
 
 
 def _size(count: int) -> str:

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from docgen.errors import ServiceUnavailable
-from docgen.reports import Check, Verdict, VerificationReport
+from docgen.reports import VerificationReport
 from docgen.resources import Closing
-from docgen.verify.intake import FileRefused, display_name, read_letter
+from docgen.verify.intake import verify_path
 
 if TYPE_CHECKING:
     from docgen.verify.verifier import Verifier
@@ -78,12 +78,7 @@ class IsolatedVerifier(Closing):
 
     def verify_file(self, path: Path) -> VerificationReport:
         """Verify one file within the budget; refused and unreadable files are unchecked."""
-        name = display_name(path)
-        try:
-            data = read_letter(path, max_bytes=self._max_file_bytes)
-        except FileRefused as error:
-            return _unchecked(name, "file", str(error))
-        return self.verify(data, name=name)
+        return verify_path(path, self._max_file_bytes, self.verify)
 
     def verify(self, data: bytes, *, name: str = "<bytes>") -> VerificationReport:
         """Verify a letter given as bytes, within the budget."""
@@ -101,13 +96,13 @@ class IsolatedVerifier(Closing):
             alive = process.is_alive()
             self._stop()
         if alive or elapsed >= self._seconds:
-            return _unchecked(
+            return VerificationReport.unchecked(
                 name,
                 "budget",
                 f"verification took longer than {self._seconds:g} s and was stopped; "
                 "the file is built to exhaust a verifier, or the machine is overloaded",
             )
-        return _unchecked(
+        return VerificationReport.unchecked(
             name,
             "budget",
             f"verification stopped: it needed more than {self._memory // 1024 // 1024} MB of "
@@ -148,14 +143,6 @@ class IsolatedVerifier(Closing):
         process.close()
 
 
-def _unchecked(name: str, check: str, detail: str) -> VerificationReport:
-    return VerificationReport(
-        file=name,
-        verdict=Verdict.UNCHECKED,
-        checks=(Check(name=check, passed=False, detail=detail, checked=False),),
-    )
-
-
 def _serve(
     connection: Connection,
     factory: Callable[[], Verifier],
@@ -181,7 +168,9 @@ def _serve(
         try:
             report = verifier.verify(data, name=name)
         except MemoryError:
-            report = _unchecked(name, "budget", "verification needed more memory than allowed")
+            report = VerificationReport.unchecked(
+                name, "budget", "verification needed more memory than allowed"
+            )
         connection.send_bytes(report.model_dump_json().encode())
 
 

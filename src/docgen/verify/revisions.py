@@ -37,12 +37,22 @@ from docgen.verify.pdfsyntax import (
     skip_whitespace,
 )
 
-__all__ = ["SignedRevision", "TooManyRevisions", "Update", "agree_with_pyhanko", "read_updates"]
+__all__ = [
+    "SignedRevision",
+    "TooManyRevisions",
+    "Update",
+    "agree_with_pyhanko",
+    "check_gap",
+    "first_signature",
+    "read_updates",
+    "signed_revision",
+]
 
 _STARTXREF = re.compile(
     rb"startxref[\x00\t\x0c ]*\r?\n?(\d+)[\x00\t\x0c ]*\r?\n?%%EOF(\r\n|\r|\n)?"
 )
 _SIGNED_END = re.compile(_STARTXREF.pattern + rb"\Z")
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 _HEX_GAP = re.compile(rb"<[0-9A-Fa-f]*>")
 _CONTENTS_KEY = re.compile(rb"/Contents[\x00\t\n\x0c\r ]*\Z")
 _LINE_ENDS = b"\r\n"
@@ -58,6 +68,8 @@ class SignedRevision:
 
     end: int
     startxref: int
+    byte_range: tuple[int, int, int, int]
+    """The signature's /ByteRange, as read from the raw bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +103,21 @@ def signed_revision(data: bytes, byte_range: list[int]) -> SignedRevision:
     match = _SIGNED_END.search(data[max(0, end - 64) : end])
     if match is None:
         raise StructureError("the signed bytes do not end with a revision's %%EOF")
-    return SignedRevision(end, int(match.group(1)))
+    return SignedRevision(
+        end, int(match.group(1)), (start, first_length, second_start, end - second_start)
+    )
+
+
+def first_signature(data: bytes) -> SignedRevision:
+    """The revision the letter's signature covers, read from the raw bytes alone.
+
+    The letter's signature is the first one in the file (everything later is appended), so its
+    byte range is the first ``/ByteRange`` in the raw bytes.
+    """
+    match = _BYTE_RANGE.search(data)
+    if match is None:
+        raise StructureError("the strict reader finds no signature byte range")
+    return signed_revision(data, [int(value) for value in match.groups()])
 
 
 def check_gap(data: bytes, gap_start: int, gap_end: int) -> None:

@@ -419,17 +419,22 @@ class _Roles:
         if extra:
             raise changed(f"{what}, {_DESCRIPTIONS[role]}, carries {extra[0]}")
 
-    def _refs(self, value: PdfValue, role: str, what: str) -> None:
-        if not isinstance(value, list):
-            raise changed(f"{what} is not an array")
-        for item in value:
-            self._assign(item, role)
+    def _validation_data(
+        self, dictionary: dict[Name, PdfValue], keys: tuple[str, str, str], what: str
+    ) -> None:
+        """The arrays of certificates, OCSP responses and CRLs, named ``keys`` in that order."""
+        for key, role in zip(keys, ("cert", "ocsp", "crl"), strict=True):
+            if key not in dictionary:
+                continue
+            value = dictionary[Name(key)]
+            if not isinstance(value, list):
+                raise changed(f"{what}'s {key} is not an array")
+            for item in value:
+                self._assign(item, role)
 
     def _dss(self, dss: dict[Name, PdfValue], what: str) -> None:
         _expect_name(dss, "/Type", "/DSS", what, optional=True)
-        for key, role in (("/Certs", "cert"), ("/OCSPs", "ocsp"), ("/CRLs", "crl")):
-            if key in dss:
-                self._refs(dss[Name(key)], role, f"{what}'s {key}")
+        self._validation_data(dss, ("/Certs", "/OCSPs", "/CRLs"), what)
         if Name("/VRI") in dss:
             self._assign(dss[Name("/VRI")], "table")
 
@@ -439,9 +444,7 @@ class _Roles:
 
     def _vri(self, vri: dict[Name, PdfValue], what: str) -> None:
         _expect_name(vri, "/Type", "/VRI", what, optional=True)
-        for key, role in (("/Cert", "cert"), ("/OCSP", "ocsp"), ("/CRL", "crl")):
-            if key in vri:
-                self._refs(vri[Name(key)], role, f"{what}'s {key}")
+        self._validation_data(vri, ("/Cert", "/OCSP", "/CRL"), what)
         if Name("/TS") in vri:
             self._assign(vri[Name("/TS")], "token")
         if Name("/TU") in vri and not isinstance(vri[Name("/TU")], bytes):

@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,15 +78,15 @@ from docgen.errors import ConfigError, RegisterError
 from docgen.register import LetterStatus, Register
 from docgen.reports import Check, TimestampInfo, Verdict, VerificationReport
 from docgen.sign.backends import common_name
-from docgen.verify.intake import FileRefused, display_name, read_letter
+from docgen.verify.intake import verify_path
 from docgen.verify.pdfsyntax import StructureError
 from docgen.verify.revisions import (
     SignedRevision,
     TooManyRevisions,
     Update,
     agree_with_pyhanko,
+    first_signature,
     read_updates,
-    signed_revision,
 )
 from docgen.verify.updates import CHANGED, check_updates
 
@@ -101,16 +100,12 @@ _STRUCTURE_OK = "only validation data and document timestamps follow the signed 
 _UNREAD = f"{CHANGED}, or broken: pyHanko cannot read what the strict reader read"
 
 
-_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
-
-
 @dataclass(frozen=True, slots=True)
 class _Raw:
     """What the strict reading of the raw bytes found, before pyHanko reads anything."""
 
     failure: Check | None
     """The failed ``structure`` check, or None while pyHanko's agreement is still to be seen."""
-    byte_range: list[int] | None = None
     signed: SignedRevision | None = None
     updates: list[Update] | None = None
     signed_sha256: str | None = None
@@ -120,17 +115,9 @@ class _Raw:
 
 
 def _read_raw(data: bytes, max_revisions: int) -> _Raw:
-    """Docgen's own reading of the signature and what follows it, independent of pyHanko.
-
-    The letter's signature is the first one in the file (everything later is appended), so its
-    byte range is the first ``/ByteRange`` in the raw bytes.
-    """
-    match = _BYTE_RANGE.search(data)
-    if match is None:
-        return _Raw(_failed_structure("the strict reader finds no signature byte range"))
-    byte_range = [int(value) for value in match.groups()]
+    """Docgen's own reading of the signature and what follows it, independent of pyHanko."""
     try:
-        signed = signed_revision(data, byte_range)
+        signed = first_signature(data)
     except StructureError as error:
         return _Raw(_failed_structure(str(error)))
     signed_sha256 = hashlib.sha256(data[: signed.end]).hexdigest()
@@ -140,7 +127,7 @@ def _read_raw(data: bytes, max_revisions: int) -> _Raw:
         return _Raw(_failed_structure(str(error)), signed_sha256=signed_sha256, stop=True)
     except StructureError as error:
         return _Raw(_failed_structure(_as_change(error)), signed_sha256=signed_sha256)
-    return _Raw(None, byte_range, signed, updates, signed_sha256)
+    return _Raw(None, signed, updates, signed_sha256)
 
 
 class Verifier:
@@ -273,16 +260,7 @@ class Verifier:
         Anything but a regular file, and any file over the size limit, is refused before it is
         read, so a device or pipe can neither block verification nor fill memory.
         """
-        name = display_name(path)
-        try:
-            data = read_letter(path, max_bytes=self._max_file_bytes)
-        except FileRefused as error:
-            return VerificationReport(
-                file=name,
-                verdict=Verdict.UNCHECKED,
-                checks=(Check(name="file", passed=False, detail=str(error), checked=False),),
-            )
-        return self.verify(data, name=name)
+        return verify_path(path, self._max_file_bytes, self.verify)
 
     def verify(self, data: bytes, *, name: str = "<bytes>") -> VerificationReport:
         """Verify a letter given as bytes; every input ends in a report, never an exception."""
@@ -354,8 +332,8 @@ class Verifier:
             return raw.failure
         assert raw.signed is not None and raw.updates is not None
         try:
-            if [int(value) for value in signature.sig_object.raw_get("/ByteRange")] != (
-                raw.byte_range
+            if tuple(int(value) for value in signature.sig_object.raw_get("/ByteRange")) != (
+                raw.signed.byte_range
             ):
                 raise StructureError("pyHanko reads another signature than the strict reader")
             index = agree_with_pyhanko(reader, raw.signed, raw.updates)
