@@ -15,7 +15,7 @@ SYSTEM_PACKAGES=(
   libreoffice-writer-nogui libjemalloc2
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
   fonts-liberation2 fonts-dejavu-core fontconfig
-  poppler-utils softhsm2
+  poppler-utils softhsm2 postgresql
 )
 
 missing=()
