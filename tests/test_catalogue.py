@@ -24,6 +24,7 @@ def label(*parts: str) -> str:
 
 TEMPLATES = ROOT / "templates"
 EXAMPLES = ROOT / "examples"
+ISSUE_DAY = date(2026, 12, 1)  # the day of issue the examples were written for
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_every_example_names_a_catalogue_service_and_passes_its_rules(
 ) -> None:
     for path in sorted(EXAMPLES.glob("*.json")):
         request = LetterRequest.from_json(path.read_bytes())
-        service = catalogue.check_request(request, source=path.name)
+        service = catalogue.check_request(request, today=ISSUE_DAY, source=path.name)
         assert service.code == request.service
 
 
@@ -114,7 +115,7 @@ def test_request_for_unknown_service_is_refused(catalogue: Catalogue) -> None:
     data = example_dict("ilmate-pertek-baja-approved.json")
     data["service"] = "ILMATE-PERTEK-NOPE"
     with pytest.raises(RequestInvalid) as caught:
-        catalogue.check_request(request_from(data))
+        catalogue.check_request(request_from(data), today=ISSUE_DAY)
     [problem] = caught.value.problems
     assert problem.field == "Service code"
     assert "'ILMATE-PERTEK-NOPE' is not in the catalogue" in problem.message
@@ -125,7 +126,7 @@ def test_valid_until_on_the_last_allowed_day_passes(catalogue: Catalogue) -> Non
     data = example_dict("ikft-pertek-ban-approved.json")
     assert data["decision"]["date"] == "2026-11-10"
     data["valid_until"] = "2027-11-10"  # 12 months
-    assert catalogue.check_request(request_from(data)).code == "IKFT-PERTEK-BAN"
+    assert catalogue.check_request(request_from(data), today=ISSUE_DAY).code == "IKFT-PERTEK-BAN"
 
 
 @pytest.mark.parametrize(
@@ -141,7 +142,7 @@ def test_valid_until_beyond_the_service_validity_is_refused(
     data = example_dict(name)
     data["valid_until"] = valid_until
     with pytest.raises(RequestInvalid) as caught:
-        catalogue.check_request(request_from(data))
+        catalogue.check_request(request_from(data), today=ISSUE_DAY)
     [problem] = caught.value.problems
     assert problem.field == "Valid until"
     assert f"at most {months} months" in problem.message
@@ -153,7 +154,7 @@ def test_six_month_service_refuses_a_year_of_validity(catalogue: Catalogue) -> N
     decided = date.fromisoformat(data["decision"]["date"])
     data["valid_until"] = date(decided.year + 1, decided.month, 1).isoformat()
     with pytest.raises(RequestInvalid) as caught:
-        catalogue.check_request(request_from(data))
+        catalogue.check_request(request_from(data), today=ISSUE_DAY)
     assert [problem.field for problem in caught.value.problems] == ["Valid until"]
     assert "at most 6 months" in caught.value.problems[0].message
 
@@ -163,7 +164,7 @@ def test_tyre_item_without_brand_is_refused(catalogue: Catalogue) -> None:
     del data["items"][0]["brand"]
     request = request_from(data)  # the model itself accepts a missing brand
     with pytest.raises(RequestInvalid) as caught:
-        catalogue.check_request(request)
+        catalogue.check_request(request, today=ISSUE_DAY)
     assert [(p.field, p.message) for p in caught.value.problems] == [
         (label("Goods item 1", "Brand"), "is required by this service")
     ]
@@ -175,7 +176,7 @@ def test_every_missing_item_field_is_reported(catalogue: Catalogue) -> None:
     del data["items"][2]["type"]
     del data["items"][2]["destination_port"]
     with pytest.raises(RequestInvalid) as caught:
-        catalogue.check_request(request_from(data))
+        catalogue.check_request(request_from(data), today=ISSUE_DAY)
     assert sorted(p.field for p in caught.value.problems) == [
         label("Goods item 1", "Size"),
         label("Goods item 3", "Destination port"),
@@ -187,8 +188,151 @@ def test_approval_without_items_is_refused(catalogue: Catalogue) -> None:
     data = example_dict("ilmate-pertek-baja-approved.json")
     data["items"] = []
     with pytest.raises(RequestInvalid) as caught:
-        catalogue.check_request(request_from(data))
+        catalogue.check_request(request_from(data), today=ISSUE_DAY)
     assert [p.field for p in caught.value.problems] == ["Goods items"]
+
+
+# --- dates against the day of issue, and the forms of validity rule ---------------------------
+
+
+def test_a_decision_dated_in_the_future_is_refused(catalogue: Catalogue) -> None:
+    # a future decision would be issued today and dated in the future on its draft, and its
+    # validity counted from the decision would run past the service's limit
+    data = example_dict("ilmate-pertek-baja-approved.json")
+    data["decision"]["date"] = "2027-06-01"
+    data["valid_until"] = "2028-05-31"
+    with pytest.raises(RequestInvalid) as caught:
+        catalogue.check_request(request_from(data), today=ISSUE_DAY)
+    [problem] = caught.value.problems
+    assert problem.field == "Decision date"
+    assert "2027-06-01 is in the future" in problem.message
+    assert "2026-12-01" in problem.message
+
+
+def test_a_decision_taken_today_is_issued_today(catalogue: Catalogue) -> None:
+    data = example_dict("ilmate-pertek-baja-approved.json")
+    data["decision"]["date"] = ISSUE_DAY.isoformat()
+    data["valid_until"] = "2027-06-30"
+    assert catalogue.check_request(request_from(data), today=ISSUE_DAY)
+
+
+@pytest.mark.parametrize("outcome", ["approved", "rejected"])
+def test_a_future_decision_is_refused_whatever_the_outcome(
+    catalogue: Catalogue, outcome: str
+) -> None:
+    data = example_dict(f"ilmate-pertek-baja-{outcome}.json")
+    data["decision"]["date"] = "2026-12-02"
+    if outcome == "approved":
+        data["valid_until"] = "2027-06-30"
+    with pytest.raises(RequestInvalid) as caught:
+        catalogue.check_request(request_from(data), today=ISSUE_DAY)
+    assert [p.field for p in caught.value.problems] == ["Decision date"]
+
+
+def test_valid_until_already_past_on_the_day_of_issue_is_refused(catalogue: Catalogue) -> None:
+    data = example_dict("ikft-pertek-ban-approved.json")
+    data["decision"]["date"] = "2025-06-02"
+    data["application"]["date"] = "2025-05-20"
+    data["valid_until"] = "2025-12-31"
+    with pytest.raises(RequestInvalid) as caught:
+        catalogue.check_request(request_from(data), today=ISSUE_DAY)
+    [problem] = caught.value.problems
+    assert problem.field == "Valid until"
+    assert problem.message == "2025-12-31 is already past on the day of issue (2026-12-01)"
+
+
+def test_valid_until_the_day_of_issue_is_accepted(catalogue: Catalogue) -> None:
+    data = example_dict("ikft-pertek-ban-approved.json")
+    data["valid_until"] = ISSUE_DAY.isoformat()
+    assert catalogue.check_request(request_from(data), today=ISSUE_DAY)
+
+
+def catalogue_with(tmp_path: Path, **changes: Any) -> Catalogue:
+    service = base_service()
+    del service["validity_months"]
+    service.update(changes)
+    return Catalogue.load(write_catalogue(tmp_path, [service]))
+
+
+def approval(decided: str, valid_until: str) -> LetterRequest:
+    data = example_dict("agro-rekom-garam-approved.json")
+    data["service"] = "TEST-SVC"
+    data["application"]["date"] = "2026-01-02"
+    data["decision"]["date"] = decided
+    data["valid_until"] = valid_until
+    return request_from(data)
+
+
+@pytest.mark.parametrize(
+    ("rule", "decided", "issued", "latest", "words"),
+    [
+        ({"months": 12}, "2026-02-28", "2026-12-01", "2027-02-28", "12 months after the decision"),
+        (
+            {"months": 6, "from": "issue"},
+            "2026-03-10",
+            "2026-12-01",
+            "2027-06-01",
+            "6 months after the day of issue",
+        ),
+        ({"until": "end_of_year"}, "2026-03-10", "2026-12-01", "2026-12-31", "of that year"),
+        (
+            {"until": "end_of_next_year"},
+            "2026-03-10",
+            "2026-12-01",
+            "2027-12-31",
+            "of the year after",
+        ),
+        (
+            {"until": "end_of_year", "from": "issue"},
+            "2026-12-30",
+            "2027-01-04",
+            "2027-12-31",
+            "counted from the day of issue",
+        ),
+    ],
+)
+def test_each_form_of_validity_rule_allows_up_to_its_last_day(
+    tmp_path: Path, rule: dict[str, Any], decided: str, issued: str, latest: str, words: str
+) -> None:
+    catalogue = catalogue_with(tmp_path, validity=rule)
+    today = date.fromisoformat(issued)
+    last = date.fromisoformat(latest)
+    assert catalogue.check_request(approval(decided, latest), today=today)
+    day_after = date.fromordinal(last.toordinal() + 1).isoformat()
+    with pytest.raises(RequestInvalid) as caught:
+        catalogue.check_request(approval(decided, day_after), today=today)
+    [problem] = caught.value.problems
+    assert problem.field == "Valid until"
+    assert words in problem.message
+    assert f"no later than {latest}" in problem.message
+
+
+def test_validity_months_is_short_for_months_after_the_decision(tmp_path: Path) -> None:
+    shorthand = catalogue_with(tmp_path, validity_months=3).get("TEST-SVC")
+    assert shorthand.validity is not None
+    assert (shorthand.validity.months, shorthand.validity.counted_from) == (3, "decision")
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"months": 6, "until": "end_of_year"}, r"either months or until, not both or neither"),
+        ({}, r"either months or until, not both or neither"),
+        ({"until": "end_of_decade"}, r"validity\.until: Input should be 'end_of_year' or"),
+        ({"months": 6, "from": "application"}, r"validity\.from: Input should be 'decision' or"),
+        ({"months": 0}, r"validity\.months: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_malformed_validity_rule_is_refused(
+    tmp_path: Path, rule: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(CatalogueError, match=message):
+        catalogue_with(tmp_path, validity=rule)
+
+
+def test_a_service_without_a_validity_rule_takes_any_future_date(tmp_path: Path) -> None:
+    catalogue = catalogue_with(tmp_path)
+    assert catalogue.check_request(approval("2026-03-10", "2036-03-10"), today=ISSUE_DAY)
 
 
 # --- invalid catalogue files --------------------------------------------------------------------
@@ -211,6 +355,13 @@ def base_service(code: str = "TEST-SVC") -> dict[str, Any]:
     }
 
 
+def toml_value(value: Any) -> str:
+    """A TOML value: JSON strings, numbers and lists are valid TOML; a mapping an inline table."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
 def write_catalogue(root: Path, services: list[dict[str, Any]]) -> Path:
     """Write a catalogue.toml (JSON strings and lists are valid TOML values) and templates."""
     (root / "html").mkdir(exist_ok=True)
@@ -218,7 +369,7 @@ def write_catalogue(root: Path, services: list[dict[str, Any]]) -> Path:
         (root / "html" / name).write_text("<p>{{ request.request_id }}</p>\n", "utf-8")
     blocks = []
     for service in services:
-        lines = ["[[service]]"] + [f"{key} = {json.dumps(value)}" for key, value in service.items()]
+        lines = ["[[service]]"] + [f"{key} = {toml_value(value)}" for key, value in service.items()]
         blocks.append("\n".join(lines))
     path = root / "catalogue.toml"
     path.write_text("\n\n".join(blocks) + "\n", "utf-8")
@@ -250,7 +401,8 @@ def test_minimal_catalogue_loads(tmp_path: Path) -> None:
         ({"template_approved": "docx/x.docx"}, r"does not match format html"),
         ({"item_fields": ["colour"]}, r"item_fields names unknown goods fields: \['colour'\]"),
         ({"kind": "surat"}, r"kind"),
-        ({"validity_months": 0}, r"validity_months"),
+        ({"validity_months": 0}, r"validity"),
+        ({"validity": {"months": 6}}, r"validity or validity_months, not both"),
         ({"colour": "red"}, r"colour"),
         ({"code": "lower-case"}, r"code"),
     ],

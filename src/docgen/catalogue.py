@@ -9,7 +9,7 @@ Example::
     catalogue = Catalogue.load(settings.templates / "catalogue.toml")
     service = catalogue.get("ILMATE-PERTEK-BAJA")
     service.letter_number(seq=12, on=date(2026, 12, 1))   # '12/ILMATE/PERTEK/XII/2026'
-    catalogue.check_request(request)                      # raises RequestInvalid on misfit
+    catalogue.check_request(request, today=date(2026, 12, 1))  # RequestInvalid on misfit
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from docgen.errors import CatalogueError, FieldProblem, RequestInvalid
 from docgen.formatting import add_months, roman_month
 from docgen.models import GoodsItem, LetterRequest, Outcome
 
-__all__ = ["Catalogue", "LetterKind", "Service", "TemplateFormat"]
+__all__ = ["Catalogue", "LetterKind", "Service", "TemplateFormat", "ValidityRule"]
 
 _NUMBER_FIELDS = {"seq", "dg", "year", "month", "month_roman", "service"}
 _ITEM_FIELDS = set(GoodsItem.model_fields)
@@ -54,6 +54,53 @@ class TemplateFormat(StrEnum):
 
     HTML = "html"
     DOCX = "docx"
+
+
+class ValidityRule(BaseModel):
+    """The longest validity a service allows an approval, in a form ministries' regulations use.
+
+    Either ``months`` after a starting day (the decision's, or the letter's issue day), or
+    ``until`` the end of a year: the year of that day (``end_of_year``) or the next one
+    (``end_of_next_year``). In ``catalogue.toml``::
+
+        validity = { months = 12 }                  # 12 months from the decision
+        validity = { months = 6, from = "issue" }   # 6 months from the day of issue
+        validity = { until = "end_of_next_year" }   # 31 December of the decision's next year
+
+    A request's *valid until* may be any day up to the latest one the rule allows.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
+    )
+
+    months: int | None = Field(default=None, ge=1, le=120)
+    """Validity in months after the starting day (the same day N months later)."""
+    until: Literal["end_of_year", "end_of_next_year"] | None = None
+    """Validity until 31 December of the starting day's year, or of the year after."""
+    counted_from: Literal["decision", "issue"] = Field(default="decision", alias="from")
+    """The starting day: the decision date or the letter's issue day."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ValidityRule:
+        if (self.months is None) == (self.until is None):
+            raise ValueError("a validity rule gives either months or until, not both or neither")
+        return self
+
+    def latest(self, *, decision: date, issued: date) -> date:
+        """The last day an approval decided on ``decision`` and issued on ``issued`` may run to."""
+        start = decision if self.counted_from == "decision" else issued
+        if self.months is not None:
+            return add_months(start, self.months)
+        return date(start.year + (self.until == "end_of_next_year"), 12, 31)
+
+    def describe(self) -> str:
+        """The rule in an officer's words, for error messages and ``docgen services``."""
+        start = "the decision date" if self.counted_from == "decision" else "the day of issue"
+        if self.months is not None:
+            return f"at most {self.months} months after {start}"
+        year = "that year" if self.until == "end_of_year" else "the year after"
+        return f"until 31 December of {year} at the latest (counted from {start})"
 
 
 class Service(BaseModel):
@@ -85,12 +132,24 @@ class Service(BaseModel):
     """Letter number pattern; fields: {seq}, {dg}, {service}, {year}, {month}, {month_roman}."""
     number_series: str = "{dg}/{year}"
     """Which counter a letter number comes from; fields as in ``number_pattern`` but {seq}."""
-    validity_months: int | None = Field(default=None, ge=1, le=120)
-    """Longest validity of an approval in months after the decision; None for no limit."""
+    validity: ValidityRule | None = None
+    """Longest validity of an approval; None for no limit. ``validity_months = N`` in the
+    catalogue is short for ``validity = { months = N }`` (N months after the decision)."""
     items: Literal["required", "optional", "none"] = "required"
     """Whether requests for this service carry goods items."""
     item_fields: tuple[str, ...] = ()
     """Goods fields required on every item beyond the always-required ones."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: object) -> object:
+        if isinstance(data, dict) and "validity_months" in data:
+            data = dict(data)
+            months = data.pop("validity_months")
+            if "validity" in data:
+                raise ValueError("give validity or validity_months, not both")
+            data["validity"] = {"months": months}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Service:
@@ -175,9 +234,11 @@ class Catalogue:
         except tomllib.TOMLDecodeError as error:
             raise CatalogueError(f"The catalogue {path} is not valid TOML: {error}") from None
         except ValidationError as error:
-            lines = [
-                f"  - {'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error.errors()
-            ]
+            details = error.errors()
+            if len(details) > 1:
+                # pydantic also counts a list whose entries all failed as "too short": noise
+                details = [d for d in details if d["type"] != "too_short"]
+            lines = [f"  - {'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in details]
             raise CatalogueError(f"Invalid catalogue {path}:\n" + "\n".join(lines)) from None
         catalogue = cls(parsed.service, path.parent)
         for service in parsed.service:
@@ -203,10 +264,12 @@ class Catalogue:
                 f"Unknown service {code!r}; known services: {', '.join(sorted(self._services))}"
             ) from None
 
-    def check_request(self, request: LetterRequest, *, source: str = "") -> Service:
-        """Check a request against its service's rules; return the service.
+    def check_request(self, request: LetterRequest, *, today: date, source: str = "") -> Service:
+        """Check a request against its service's rules and the day of issue; return the service.
 
-        Raises :class:`RequestInvalid` listing every misfit (items, item fields, validity).
+        ``today`` is the day the letter would be issued (in the signing time zone). Raises
+        :class:`RequestInvalid` listing every misfit: items, item fields, a decision dated
+        after ``today``, a *valid until* already past on ``today`` or beyond the service's rule.
         """
         if request.service not in self._services:
             known = ", ".join(sorted(self._services))
@@ -233,16 +296,44 @@ class Catalogue:
                     problems.append(
                         FieldProblem(f"Goods item {index} › {title}", "is required by this service")
                     )
-        if approved and service.validity_months and request.valid_until is not None:
-            latest = add_months(request.decision.date, service.validity_months)
-            if request.valid_until > latest:
-                problems.append(
-                    FieldProblem(
-                        "Valid until",
-                        f"this service allows at most {service.validity_months} months after the "
-                        f"decision date, so no later than {latest.isoformat()}",
-                    )
-                )
+        problems.extend(_date_problems(request, service, today))
         if problems:
             raise RequestInvalid(problems, source=source)
         return service
+
+
+def _date_problems(request: LetterRequest, service: Service, today: date) -> list[FieldProblem]:
+    """The request's dates against the day of issue and the service's validity rule."""
+    problems: list[FieldProblem] = []
+    decided = request.decision.date
+    if decided > today:
+        # a letter is never dated before its decision, so it cannot be issued yet; a future
+        # date would also stretch a validity counted from the decision
+        problems.append(
+            FieldProblem(
+                "Decision date",
+                f"{decided.isoformat()} is in the future; a letter can be issued on or after "
+                f"the day of the decision (today is {today.isoformat()})",
+            )
+        )
+    until = request.valid_until
+    if until is None or not request.decision.approved:
+        return problems
+    if until < today:
+        problems.append(
+            FieldProblem(
+                "Valid until",
+                f"{until.isoformat()} is already past on the day of issue ({today.isoformat()})",
+            )
+        )
+    elif service.validity is not None:
+        latest = service.validity.latest(decision=decided, issued=max(today, decided))
+        if until > latest:
+            problems.append(
+                FieldProblem(
+                    "Valid until",
+                    f"this service allows {service.validity.describe()}, so no later than "
+                    f"{latest.isoformat()}",
+                )
+            )
+    return problems

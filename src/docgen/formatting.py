@@ -5,7 +5,7 @@ the Roman month (no library needed for twelve values) is computed here.
 
 Example::
 
-    >>> from datetime import date
+    >>> from datetime import date, datetime
     >>> from decimal import Decimal
     >>> tanggal(date(2015, 12, 18))
     '18 Desember 2015'
@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
@@ -40,6 +41,7 @@ __all__ = [
     "roman_month",
     "tanggal",
     "terbilang",
+    "today_in",
 ]
 
 _LOCALE = "id"
@@ -96,6 +98,11 @@ def roman_month(month: int) -> str:
     if not 1 <= month <= 12:
         raise ValueError(f"month must be 1 to 12, not {month}")
     return _ROMAN[month - 1]
+
+
+def today_in(timezone: str) -> date:
+    """Today's date in ``timezone`` (an IANA name such as ``Asia/Jakarta``): the day of issue."""
+    return datetime.now(ZoneInfo(timezone)).date()
 
 
 def add_months(start: date, months: int) -> date:

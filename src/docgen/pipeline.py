@@ -143,16 +143,15 @@ class Issuer(Closing):
         self, request: LetterRequest, *, out_dir: Path | None = None, source: str = ""
     ) -> IssuedLetter:
         """Issue a letter for a request, or return the one already issued for its id."""
-        service = self.renderer.catalogue.check_request(request, source=source)
+        today = datetime.now(self._zone).date()
+        service = self.renderer.catalogue.check_request(request, today=today, source=source)
         backend = self._signers.get(service.directorate_general)
         if backend is None:
             raise SigningError(
                 f"No signing key is configured for {service.directorate_general} "
                 "(settings: signing.keys)"
             )
-        record = self.register.reserve(
-            request, service, request_hash(request), issued_on=datetime.now(self._zone).date()
-        )
+        record = self.register.reserve(request, service, request_hash(request), issued_on=today)
         if record.status is not LetterStatus.RESERVED:
             return self._existing(record)
         path = letter_path(out_dir or self.settings.output, record)

@@ -64,6 +64,7 @@ from docgen.batch.inputs import Record
 from docgen.catalogue import Catalogue
 from docgen.config import Settings
 from docgen.errors import DocgenError, LetterInProgress, RequestInvalid, is_retryable
+from docgen.formatting import today_in
 from docgen.models import LetterRequest
 from docgen.sign.passphrase import PassphrasePrompt
 
@@ -620,10 +621,13 @@ class BatchRunner:
     def _checked(self, records: Iterable[Record]) -> Iterator[Record]:
         """The records, with those that break their service's rules turned invalid."""
         catalogue = Catalogue.load(self.settings.templates / "catalogue.toml")
+        today = today_in(self.settings.signing.timezone)
         for record in records:
             if record.request is not None:
                 try:
-                    catalogue.check_request(record.request, source=record.position)
+                    catalogue.check_request(
+                        record.request, today=today, source=record.position
+                    )
                 except RequestInvalid as error:
                     record = Record(record.position, None, error, record.request.request_id)
             yield record

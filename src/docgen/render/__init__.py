@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from docgen.catalogue import Catalogue, Service, TemplateFormat
 from docgen.config import Settings
 from docgen.context import build_context
+from docgen.formatting import today_in
 from docgen.models import LetterRequest
 from docgen.render.converter import LibreOfficeConverter
 from docgen.resources import Closing
@@ -109,7 +110,9 @@ class Renderer(Closing):
         verification_url: str = "",
         source: str = "",
     ) -> RenderedLetter:
-        service = self.catalogue.check_request(request, source=source)
+        # a final letter is checked against its own date; a draft against today's
+        today = letter_date or today_in(self.settings.signing.timezone)
+        service = self.catalogue.check_request(request, today=today, source=source)
         context = build_context(
             request,
             service,
