@@ -625,9 +625,7 @@ class BatchRunner:
         for record in records:
             if record.request is not None:
                 try:
-                    catalogue.check_request(
-                        record.request, today=today, source=record.position
-                    )
+                    catalogue.check_request(record.request, today=today, source=record.position)
                 except RequestInvalid as error:
                     record = Record(record.position, None, error, record.request.request_id)
             yield record
