@@ -231,13 +231,50 @@ class SigningSettings(_Settings):
 
 
 class RegisterSettings(_Settings):
-    """The letter register."""
+    """The letter register: a SQLite file (``path``), or a PostgreSQL database (``url``)."""
 
     path: ConfigPath = PROJECT_ROOT / "out" / "register.sqlite3"
     """SQLite file of the register."""
     lock_timeout_seconds: float = Field(default=60.0, gt=0)
     """How long to wait for another process's hold on the register's write lock; past it the
     letter fails, retryably (the lock is temporary)."""
+    url: str = ""
+    """PostgreSQL database of the register, shared by several machines:
+    ``postgresql://user@host:5432/docgen`` (libpq's address; ``?host=/run/postgresql`` for a
+    Unix socket). Set, it is used instead of ``path``. It never holds the password: libpq reads
+    ``PGPASSWORD`` or the password file ``PGPASSFILE`` (``~/.pgpass``), or set
+    ``password_file``."""
+    password_file: ConfigPath | None = None
+    """File holding the PostgreSQL password on its first line (instead of libpq's own)."""
+    node: str = ""
+    """This machine's name in reservations and the audit trail; empty: its host name. Each
+    machine sharing a register needs its own."""
+    lease_seconds: float = Field(default=600.0, gt=0)
+    """How long a reservation made on another machine stays its own: past it, a new attempt at
+    the same request takes it over (that machine's process is presumed dead). A reservation of
+    this machine whose process is gone is taken over at once."""
+    lock_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long to wait for another process's hold on the register's write lock; past it the
+    letter fails, retryably (the lock is temporary)."""
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest wait for a connection to the PostgreSQL server; past it the letter fails,
+    retryably."""
+
+    @model_validator(mode="after")
+    def _url_without_password(self) -> RegisterSettings:
+        if self.url:
+            from docgen.register.postgres import scrub, url_has_password
+
+            if not self.url.startswith(("postgresql://", "postgres://")):
+                raise ValueError(
+                    f"url must be a PostgreSQL address (postgresql://...), not {scrub(self.url)}"
+                )
+            if url_has_password(self.url):
+                raise ValueError(
+                    "url must not hold the password: use PGPASSWORD, PGPASSFILE or "
+                    "letter_register.password_file"
+                )
+        return self
 
 
 class VerificationSettings(_Settings):

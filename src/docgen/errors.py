@@ -10,7 +10,8 @@ written for the officer or operator who has to act on it, not for a Python devel
     ├── RequestConflict              a request id came back with different content
     ├── LetterInProgress             another process is issuing the same request right now
     ├── RegisterError                the register is missing, or could not be read or written
-    │   └── RegisterBusy             another process held the register's lock too long
+    │   ├── RegisterBusy             another process held the register's lock too long
+    │   └── RegisterUnavailable      the register's database server could not be reached
     ├── OutputError                  a letter's file could not be written (or its name is taken)
     ├── UnknownLetter                no such letter, or not in a state the action needs
     ├── SigningError                 the key could not be opened, or signing failed
@@ -48,6 +49,7 @@ __all__ = [
     "OutputError",
     "RegisterBusy",
     "RegisterError",
+    "RegisterUnavailable",
     "RenderError",
     "RequestConflict",
     "RequestInvalid",
@@ -148,6 +150,13 @@ class RegisterError(DocgenError):
 class RegisterBusy(RegisterError):
     """Another process held the register's write lock for longer than docgen waits."""
 
+    retryable = True
+
+
+class RegisterUnavailable(RegisterError):
+    """The register's database server could not be reached, or ended the connection."""
+
+    exit_code = 69  # EX_UNAVAILABLE
     retryable = True
 
 

@@ -44,7 +44,7 @@ from docgen.config import Settings
 from docgen.errors import DocgenError, OutputError, RegisterError, SigningError
 from docgen.files import commit_pending, pending_path, write_pending
 from docgen.models import LetterRequest
-from docgen.register import LetterRecord, LetterStatus, Register
+from docgen.register import LetterRecord, LetterStatus, Register, open_register
 from docgen.render import Renderer
 from docgen.render.pdf import signed_revision_sha256
 from docgen.reports import IssuedLetter, IssueOutcome
@@ -118,9 +118,7 @@ class Issuer(Closing):
         self._zone = ZoneInfo(settings.signing.timezone)
         # the register next, before the renderer: a missing register (never created here) is a
         # quick, clear error, and nothing started has to be stopped for it
-        self.register = register or Register(
-            settings.letter_register.path, timeout=settings.letter_register.lock_timeout_seconds
-        )
+        self.register = register or open_register(settings)
         try:
             self.renderer = renderer or Renderer(settings)
         except BaseException:
@@ -205,6 +203,7 @@ class Issuer(Closing):
                     "or changed; restore it from the archive"
                 )
             commit_pending(pending, path)  # never over another file: OutputError then
+            self.register.record_file_completed(record.register_id, str(path))
         outcome = (
             IssueOutcome.REVOKED
             if record.status is LetterStatus.REVOKED

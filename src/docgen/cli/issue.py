@@ -9,7 +9,7 @@ import click
 
 from docgen.cli import _Failures, _Options, level_option, pass_options, request_files, with_level
 from docgen.models import LetterRequest
-from docgen.register import Register
+from docgen.register import open_register
 from docgen.reports import IssueOutcome
 
 __all__ = ["issue", "revoke", "terminal_prompt"]
@@ -70,8 +70,7 @@ def issue(
 @pass_options
 def revoke(options: _Options, number: str, reason: str) -> None:
     """Revoke the issued letter NUMBER; verifying it then fails with the reason."""
-    settings = options.settings.letter_register
-    register = Register(settings.path, timeout=settings.lock_timeout_seconds)
+    register = open_register(options.settings)
     try:
         record = register.revoke(number, reason)
     finally:

@@ -75,7 +75,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from docgen.config import Settings
 from docgen.errors import ConfigError, RegisterError
-from docgen.register import LetterStatus, Register
+from docgen.register import LetterStatus, Register, open_register
 from docgen.reports import Check, TimestampInfo, Verdict, VerificationReport
 from docgen.sign.backends import common_name
 from docgen.verify.intake import verify_path
@@ -193,7 +193,7 @@ class Verifier:
         register, problem = None, None
         if use_register:
             try:
-                register = Register(settings.letter_register.path, read_only=True)
+                register = open_register(settings, read_only=True)
             except RegisterError as error:
                 problem = f"could not be checked: {error}"
         roots = list(trust) if trust is not None else list(settings.verification.trust)

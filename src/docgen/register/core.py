@@ -1,0 +1,544 @@
+"""The register's rules, written once for both databases; :func:`open_register` picks one."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from docgen.catalogue import Service
+from docgen.errors import (
+    LetterInProgress,
+    RegisterError,
+    RequestConflict,
+    UnknownLetter,
+)
+from docgen.files import process_start
+from docgen.models import LetterRequest
+from docgen.register.backend import Duplicate, RegisterBackend, Session
+from docgen.register.migrations import SCHEMA_VERSION, apply_migrations, schema_version
+from docgen.register.records import (
+    AuditEvent,
+    EventKind,
+    LetterRecord,
+    LetterStatus,
+    audit_event,
+    letter_record,
+)
+from docgen.register.sqlite import SqliteBackend
+
+if TYPE_CHECKING:
+    from docgen.config import RegisterSettings, Settings
+
+__all__ = ["Register", "open_register", "process_identity"]
+
+_process: tuple[int, str] | None = None
+
+
+def process_identity() -> str:
+    """The current process as a reservation's owner knows it: ``pid:start`` (kernel start time).
+
+    Computed for the process asking, never inherited: a forked child is a process of its own.
+    """
+    global _process
+    pid = os.getpid()
+    if _process is None or _process[0] != pid:
+        _process = (pid, f"{pid}:{process_start(pid)}")
+    return _process[1]
+
+
+def _is_postgres(location: object) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+class Register:
+    """The letter register, in SQLite or PostgreSQL; safe across threads, processes and nodes.
+
+    ``location`` is a SQLite file's path, a PostgreSQL address (``postgresql://user@host/db``),
+    or a :class:`~docgen.register.backend.RegisterBackend`. Applications open it with
+    :func:`open_register`, which reads the settings.
+
+    A register is never created implicitly: ``create`` makes a new one (``docgen register
+    init``; :meth:`create` says the same); without it, a missing register, or a database that is
+    not a docgen register, is a :class:`RegisterError`, so that a moved or deleted register
+    cannot silently restart the numbering. ``migrate`` brings an older schema up to date (see
+    :mod:`docgen.register.migrations`); without it a register of another schema version is a
+    :class:`RegisterError`.
+
+    ``lease`` is how long a reservation belongs to the process that made it when that process
+    ran on another node; after that a new attempt at the same request takes it over. On the same
+    node the owner's process is looked up: gone, and the reservation is taken over at once.
+    ``node`` names this machine in owners and the audit trail (default: its host name).
+    ``read_only`` opens an existing register for reading only, as verification does. ``timeout``
+    is how many seconds an operation waits for another process's lock before failing with
+    :class:`~docgen.errors.RegisterBusy`.
+    """
+
+    def __init__(
+        self,
+        location: Path | str | RegisterBackend,
+        *,
+        lease: timedelta = timedelta(minutes=10),
+        read_only: bool = False,
+        create: bool = False,
+        migrate: bool = False,
+        timeout: float = 60.0,
+        node: str | None = None,
+    ):
+        """Open the register at ``location`` (see the class)."""
+        if read_only and (create or migrate):
+            raise ValueError("a register opened read-only cannot be created or migrated")
+        if isinstance(location, RegisterBackend):
+            self.backend = location
+        elif _is_postgres(location):
+            from docgen.register.postgres import PostgresBackend
+
+            assert isinstance(location, str)
+            self.backend = PostgresBackend(location, read_only=read_only, timeout=timeout)
+        else:
+            self.backend = SqliteBackend(
+                Path(location), read_only=read_only, create=create, timeout=timeout
+            )
+        self.lease = lease
+        self.read_only = read_only
+        self.node = node or socket.gethostname()
+        self.migrated_from: int | None = None
+        """The schema version before this object migrated the register (None: no change)."""
+        self.created = False
+        """Whether this object made the register (it had no tables before)."""
+        try:
+            self._set_up(create=create, migrate=create or migrate)
+        except BaseException:
+            self.backend.close()
+            raise
+
+    @classmethod
+    def create(
+        cls,
+        location: Path | str,
+        *,
+        lease: timedelta = timedelta(minutes=10),
+        timeout: float = 60.0,
+        node: str | None = None,
+    ) -> Register:
+        """Make a new register at ``location``, or open and migrate the one there."""
+        return cls(location, lease=lease, timeout=timeout, create=True, node=node)
+
+    @property
+    def describe(self) -> str:
+        """Where the register is, for messages (never with a password)."""
+        return self.backend.describe
+
+    def _set_up(self, *, create: bool, migrate: bool) -> None:
+        where = self.describe
+        not_register = (
+            f"{where} is not a docgen register; check letter_register.path in the settings"
+        )
+        with self.backend.session(write=migrate, doing="could not be opened") as db:
+            version = schema_version(db, self.backend)
+            if version is None:
+                # another application's database, or an empty file: never made into a register
+                raise RegisterError(not_register)
+            if version == 0 and not create:
+                if self.backend.dialect == "sqlite":
+                    raise RegisterError(not_register)
+                raise RegisterError(
+                    f"The register at {where} has no tables yet; a new installation creates "
+                    "them with `docgen register init`"
+                )
+            if migrate and version != SCHEMA_VERSION:
+                try:
+                    before, _ = apply_migrations(db, self.backend, self._actor())
+                except ValueError as error:
+                    raise RegisterError(f"{where} cannot be migrated: {error}") from None
+                self.migrated_from = before
+                self.created = before == 0
+            elif version > SCHEMA_VERSION:
+                raise RegisterError(
+                    f"The register {where} has schema version {version}, made by a newer "
+                    f"docgen; this one knows versions up to {SCHEMA_VERSION}: upgrade docgen"
+                )
+            elif version < SCHEMA_VERSION:
+                raise RegisterError(
+                    f"The register {where} has schema version {version}, this docgen needs "
+                    f"{SCHEMA_VERSION}: run `docgen register migrate` (once, for every node)"
+                )
+        self.backend.ready(True)
+
+    def _actor(self) -> tuple[str, str]:
+        return self.node, process_identity()
+
+    def _owner(self) -> str:
+        return f"{self.node}:{process_identity()}"
+
+    def _owner_gone(self, owner: str | None) -> bool:
+        """Whether the process that made a reservation is known to be gone.
+
+        Only a process on this node can be known to be gone; for any other, assume it works on
+        and let the lease decide.
+        """
+        if not owner or owner.count(":") < 2:
+            return False
+        node, pid, started = owner.rsplit(":", 2)
+        if node != self.node or not pid.isdigit():
+            return False
+        return process_start(int(pid)) != started
+
+    def close(self) -> None:
+        """Close the connections this object opened (in this process)."""
+        self.backend.close()
+
+    def __enter__(self) -> Register:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        """The register's schema version."""
+        with self.backend.session() as db:
+            version = schema_version(db, self.backend)
+        return version or 0
+
+    # ---------------------------------------------------------------- changes
+
+    def _event(
+        self,
+        db: Session,
+        record: LetterRecord,
+        event: EventKind,
+        at: datetime,
+        reason: str | None = None,
+    ) -> None:
+        node, process = self._actor()
+        db.run(
+            "INSERT INTO letter_events (register_id, letter_number, event, at, node, process, "
+            "reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.register_id, record.letter_number, event.value, at, node, process, reason),
+        )
+
+    def reserve(
+        self, request: LetterRequest, service: Service, request_hash: str, *, issued_on: date
+    ) -> LetterRecord:
+        """Reserve a number for a request, or return the live record it already has.
+
+        Returns an ``issued`` or ``revoked`` record as it is when the request was issued before
+        (the caller returns that letter), and a ``reserved`` record otherwise (the caller renders,
+        signs, then calls :meth:`mark_issued` or :meth:`mark_void`). Raises
+        :class:`RequestConflict` for a known request id with different content, and
+        :class:`LetterInProgress` when another live process holds the reservation.
+        """
+        for attempt in range(3):
+            try:
+                return self._reserve(request, service, request_hash, issued_on)
+            except Duplicate:
+                # another process reserved the same request id at the same moment (PostgreSQL
+                # lets both look first): its row is committed now, so look again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _reserve(
+        self, request: LetterRequest, service: Service, request_hash: str, issued_on: date
+    ) -> LetterRecord:
+        with self.backend.session(write=True) as db:
+            now = db.now()
+            row = db.one(
+                "SELECT * FROM letters WHERE request_id = ? AND status <> 'void'",
+                (request.request_id,),
+            )
+            if row is not None:
+                return self._existing(db, row, request, request_hash, now)
+            series = service.series(issued_on)
+            db.run(
+                "INSERT INTO series (series, last_seq) VALUES (?, 0) ON CONFLICT DO NOTHING",
+                (series,),
+            )
+            # the counter row's lock is held to the end of this transaction: one number at a
+            # time per series, and a rollback gives it back untaken
+            counter = db.one(
+                "UPDATE series SET last_seq = last_seq + 1 WHERE series = ? RETURNING last_seq",
+                (series,),
+            )
+            assert counter is not None
+            seq = int(counter["last_seq"])
+            inserted = db.one(
+                "INSERT INTO letters (register_id, request_id, request_hash, series, seq, "
+                "letter_number, service, directorate, applicant_nib, applicant, decision, "
+                "issued_on, status, reserved_at, changed_at, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?) RETURNING *",
+                (
+                    uuid.uuid4().hex,
+                    request.request_id,
+                    request_hash,
+                    series,
+                    seq,
+                    service.letter_number(seq, issued_on),
+                    service.code,
+                    service.directorate_general,
+                    request.applicant.nib,
+                    request.applicant.name,
+                    request.decision.outcome.value,
+                    issued_on,
+                    now,
+                    now,
+                    self._owner(),
+                ),
+            )
+            assert inserted is not None
+            record = letter_record(inserted)
+            self._event(db, record, EventKind.RESERVED, now)
+            return record
+
+    def _existing(
+        self,
+        db: Session,
+        row: Mapping[str, Any],
+        request: LetterRequest,
+        request_hash: str,
+        now: datetime,
+    ) -> LetterRecord:
+        existing = letter_record(row)
+        if existing.request_hash != request_hash:
+            raise RequestConflict(
+                f"Request {request.request_id} was already used for letter "
+                f"{existing.letter_number} with different content; a changed decision "
+                "needs a new request id"
+            )
+        if existing.status is not LetterStatus.RESERVED:
+            return existing
+        owner: str | None = row["owner"]
+        gone = self._owner_gone(owner)
+        if not gone and now - existing.changed_at < self.lease:
+            raise LetterInProgress(
+                f"Request {request.request_id} is being issued by another process "
+                f"(number {existing.letter_number}); try again shortly"
+            )
+        # only if nobody took it over meanwhile (the row is as it was read)
+        taken = db.run(
+            "UPDATE letters SET changed_at = ?, owner = ? WHERE register_id = ? "
+            "AND status = 'reserved' AND COALESCE(owner, '') = ?",
+            (now, self._owner(), existing.register_id, owner or ""),
+        )
+        if taken != 1:
+            raise LetterInProgress(
+                f"Request {request.request_id} was just taken over by another process "
+                f"(number {existing.letter_number}); try again shortly"
+            )
+        why = "its process has ended" if gone else "its lease ran out"
+        self._event(
+            db, existing, EventKind.TAKEN_OVER, now, f"from {owner or 'an unknown owner'}: {why}"
+        )
+        return self._get(db, existing.register_id)
+
+    def _get(self, db: Session, register_id: str) -> LetterRecord:
+        row = db.one("SELECT * FROM letters WHERE register_id = ?", (register_id,))
+        if row is None:
+            raise UnknownLetter(f"No register record {register_id}")
+        return letter_record(row)
+
+    def _refuse_change(self, db: Session, register_id: str, expected: str) -> RegisterError:
+        record = self._get(db, register_id)
+        if record.status.value == expected:
+            return RegisterError(
+                f"The reservation of letter {record.letter_number} was taken over by another "
+                "process (this one's lease ran out, or it was presumed gone); this attempt is "
+                "abandoned"
+            )
+        return RegisterError(f"Register record {register_id} is no longer {expected}")
+
+    def mark_issued(
+        self,
+        register_id: str,
+        *,
+        sha256: str,
+        path: str,
+        signer: str,
+        signed_sha256: str | None = None,
+    ) -> LetterRecord:
+        """Record that the reserved letter was signed and written (by this reservation's owner)."""
+        with self.backend.session(write=True) as db:
+            now = db.now()
+            changed = db.run(
+                "UPDATE letters SET status = 'issued', pdf_sha256 = ?, signed_sha256 = ?, "
+                "pdf_path = ?, signer = ?, issued_at = ?, changed_at = ? "
+                "WHERE register_id = ? AND status = 'reserved' AND owner = ?",
+                (sha256, signed_sha256 or sha256, path, signer, now, now, register_id,
+                 self._owner()),
+            )  # fmt: skip
+            if changed != 1:
+                raise self._refuse_change(db, register_id, "reserved")
+            record = self._get(db, register_id)
+            self._event(db, record, EventKind.ISSUED, now, f"signed by {signer}; SHA-256 {sha256}")
+            return record
+
+    def mark_void(self, register_id: str, reason: str) -> LetterRecord:
+        """Record that a reserved letter failed; its number stays consumed."""
+        with self.backend.session(write=True) as db:
+            now = db.now()
+            changed = db.run(
+                "UPDATE letters SET status = 'void', reason = ?, changed_at = ? "
+                "WHERE register_id = ? AND status = 'reserved' AND owner = ?",
+                (reason, now, register_id, self._owner()),
+            )
+            if changed != 1:
+                raise self._refuse_change(db, register_id, "reserved")
+            record = self._get(db, register_id)
+            self._event(db, record, EventKind.VOIDED, now, reason)
+            return record
+
+    def revoke(self, letter_number: str, reason: str) -> LetterRecord:
+        """Revoke an issued letter by its number."""
+        with self.backend.session(write=True) as db:
+            row = db.one("SELECT * FROM letters WHERE letter_number = ?", (letter_number,))
+            if row is None:
+                raise UnknownLetter(f"No letter numbered {letter_number} in the register")
+            record = letter_record(row)
+            if record.status is LetterStatus.REVOKED:
+                raise UnknownLetter(f"Letter {letter_number} was already revoked: {record.reason}")
+            if record.status is not LetterStatus.ISSUED:
+                raise UnknownLetter(
+                    f"Letter {letter_number} was never issued ({record.status.value}); "
+                    "only an issued letter can be revoked"
+                )
+            now = db.now()
+            changed = db.run(
+                "UPDATE letters SET status = 'revoked', reason = ?, changed_at = ? "
+                "WHERE register_id = ? AND status = 'issued'",
+                (reason, now, record.register_id),
+            )
+            if changed != 1:
+                raise self._refuse_change(db, record.register_id, "issued")
+            record = self._get(db, record.register_id)
+            self._event(db, record, EventKind.REVOKED, now, reason)
+            return record
+
+    def record_file_completed(self, register_id: str, path: str) -> AuditEvent:
+        """Record that a letter's file was moved into place after a crash interrupted its issue."""
+        with self.backend.session(write=True) as db:
+            record = self._get(db, register_id)
+            if record.status not in (LetterStatus.ISSUED, LetterStatus.REVOKED):
+                raise RegisterError(
+                    f"Letter {record.letter_number} is {record.status.value}, not issued; its "
+                    "file cannot have been completed"
+                )
+            now = db.now()
+            self._event(
+                db, record, EventKind.FILE_COMPLETED, now,
+                f"file moved into place after an interrupted issue: {path}",
+            )  # fmt: skip
+            row = db.one("SELECT * FROM letter_events WHERE register_id = ? ORDER BY id DESC",
+                         (register_id,))  # fmt: skip
+            assert row is not None
+            return audit_event(row)
+
+    # ---------------------------------------------------------------- reading
+
+    def _one(self, where: str, value: str) -> LetterRecord | None:
+        with self.backend.session() as db:
+            found = db.one(f"SELECT * FROM letters WHERE {where}", (value,))
+        return letter_record(found) if found is not None else None
+
+    def get(self, register_id: str) -> LetterRecord | None:
+        """The record with this register id."""
+        return self._one("register_id = ?", register_id)
+
+    def by_number(self, letter_number: str) -> LetterRecord | None:
+        """The record with this letter number."""
+        return self._one("letter_number = ?", letter_number)
+
+    def by_sha256(self, sha256: str) -> LetterRecord | None:
+        """The issued or revoked letter whose signed PDF, as issued, has this hash."""
+        return self._one("pdf_sha256 = ?", sha256)
+
+    def by_signed_sha256(self, sha256: str) -> LetterRecord | None:
+        """The letter whose signed revision has this hash (see ``signed_revision_sha256``)."""
+        return self._one("signed_sha256 = ?", sha256)
+
+    def by_request(self, request_id: str) -> LetterRecord | None:
+        """The live (not void) record of a request id."""
+        return self._one("status <> 'void' AND request_id = ?", request_id)
+
+    def records(self) -> list[LetterRecord]:
+        """Every record, in order of series and sequence."""
+        with self.backend.session() as db:
+            rows = db.rows("SELECT * FROM letters ORDER BY series, seq")
+        return [letter_record(row) for row in rows]
+
+    def counters(self) -> dict[str, int]:
+        """The last number taken in each series."""
+        with self.backend.session() as db:
+            rows = db.rows("SELECT series, last_seq FROM series ORDER BY series")
+        return {row["series"]: int(row["last_seq"]) for row in rows}
+
+    def history(self, letter_number: str) -> list[AuditEvent]:
+        """The audit trail of one letter number, oldest first; :class:`UnknownLetter` if none."""
+        with self.backend.session() as db:
+            rows = db.rows(
+                "SELECT * FROM letter_events WHERE letter_number = ? ORDER BY id",
+                (letter_number,),
+            )
+            if (
+                not rows
+                and db.one(
+                    "SELECT register_id FROM letters WHERE letter_number = ?", (letter_number,)
+                )
+                is None
+            ):
+                raise UnknownLetter(f"No letter numbered {letter_number} in the register")
+        return [audit_event(row) for row in rows]
+
+    def events(self) -> list[AuditEvent]:
+        """The whole audit trail, oldest first."""
+        with self.backend.session() as db:
+            rows = db.rows("SELECT * FROM letter_events ORDER BY id")
+        return [audit_event(row) for row in rows]
+
+
+def open_register(
+    settings: Settings | RegisterSettings,
+    *,
+    read_only: bool = False,
+    create: bool = False,
+    migrate: bool = False,
+) -> Register:
+    """The register the settings name: PostgreSQL when ``letter_register.url`` is set, else SQLite.
+
+    The one place the backend is chosen; the Issuer, the Verifier and the commands all open
+    the register here. ``read_only``, ``create`` and ``migrate`` are as for :class:`Register`.
+    """
+    from docgen.config import Settings
+
+    section = settings.letter_register if isinstance(settings, Settings) else settings
+    location: Path | RegisterBackend
+    if section.url:
+        from docgen.register.postgres import PostgresBackend
+
+        location = PostgresBackend(
+            section.url,
+            read_only=read_only,
+            timeout=section.lock_timeout_seconds,
+            connect_timeout=section.connect_timeout_seconds,
+            password_file=section.password_file,
+        )
+    else:
+        location = SqliteBackend(
+            section.path,
+            read_only=read_only,
+            create=create,
+            timeout=section.lock_timeout_seconds,
+        )
+    return Register(
+        location,
+        lease=timedelta(seconds=section.lease_seconds),
+        read_only=read_only,
+        create=create,
+        migrate=migrate,
+        timeout=section.lock_timeout_seconds,
+        node=section.node or None,
+    )
