@@ -58,7 +58,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -66,6 +66,7 @@ from typing import Any
 from docgen.config import ConverterSettings
 from docgen.errors import ConverterError
 from docgen.files import process_temp_dir
+from docgen.lazy import PerProcess
 from docgen.resources import Closing
 
 __all__ = ["PDFA_FILTER_DATA", "LibreOfficeConverter"]
@@ -125,8 +126,12 @@ _PR_SET_PDEATHSIG = 1
 
 # Linux sends the death signal when the *thread* that started the child ends, not the process:
 # LibreOffice is started from this one thread, which lives as long as the process, so that a
-# web application's short-lived request threads may convert letters too.
-_launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docgen-libreoffice-launcher")
+# web application's short-lived request threads may convert letters too. One per process: a
+# forked child has no thread of its parent's pool, and work handed to that pool would wait for
+# ever.
+_launcher = PerProcess(
+    lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="docgen-libreoffice-launcher")
+)
 
 
 def _launch(command: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
@@ -397,12 +402,39 @@ class _Bridge:
     desktop: Any
 
 
+@dataclass
+class _Here:
+    """What a converter holds in one process (a forked child makes its own: see the class)."""
+
+    folder: Path
+    """The folder of the LibreOffice this process uses: shared, or this process's own."""
+    private: bool
+    """Whether ``folder`` is this process's own (removed at close)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    """One conversion at a time among this process's threads."""
+    lock_file: int | None = None
+    """The folder's lock, opened by this process (its own open file: flock is per open file)."""
+    bridge: _Bridge | None = None
+    started: list[tuple[subprocess.Popen[bytes], str]] = field(default_factory=list)
+    """LibreOffice processes this process started (reaped, and stopped at close)."""
+    timed_out: threading.Event = field(default_factory=threading.Event)
+    starts: int = 0
+
+
 class LibreOfficeConverter(Closing):
     """Converts DOCX to PDF/A-3b in a warm LibreOffice; safe to share between threads.
 
     Starts LibreOffice on first use. With ``converter.shared_folder`` set (or ``shared_folder``
     given), every converter using that folder, in any process of the machine, shares one
     LibreOffice; otherwise the converter has a private one.
+
+    **Forked processes.** The connection to LibreOffice, the lock, the started processes and a
+    private converter's folder are per process, made on first use there. A process forked from
+    one that converted letters (a web server's worker) never touches its parent's: with a
+    private converter it starts a LibreOffice of its own on its first DOCX letter, in a folder
+    of its own, and stops it when it closes the converter or ends; with a shared folder it uses
+    the folder's LibreOffice like any other process. The parent's LibreOffice stays the
+    parent's: a child neither uses, stops nor removes it.
     """
 
     def __init__(
@@ -411,39 +443,48 @@ class LibreOfficeConverter(Closing):
         """Prepare (not yet start) a converter with these settings."""
         self._settings = settings or ConverterSettings()
         folder = shared_folder or self._settings.shared_folder
-        self._private: tempfile.TemporaryDirectory[str] | None = None
-        if folder is None:
-            # in the process's own folder: removed with it even if this converter is never
-            # closed, and by the next docgen process if this one is killed
-            self._private = tempfile.TemporaryDirectory(prefix="lo-", dir=process_temp_dir())
-            folder = Path(self._private.name)
-        self._folder = Path(folder)
-        self._lock = threading.Lock()
-        self._lock_file: int | None = None
-        self._bridge: _Bridge | None = None
-        self._started: list[tuple[subprocess.Popen[bytes], str]] = []
-        """LibreOffice processes this converter started (reaped, and stopped at close)."""
-        self._timed_out = threading.Event()
-        self.starts = 0
-        """How many times this converter started LibreOffice (1 while it stays warm)."""
+        self._shared = Path(folder) if folder is not None else None
+        self._process: PerProcess[_Here] = PerProcess(self._make_here)
+
+    def _make_here(self) -> _Here:
+        if self._shared is not None:
+            return _Here(folder=self._shared, private=False)
+        # in the process's own folder: removed with it even if this converter is never closed,
+        # and by the next docgen process if this one is killed
+        folder = tempfile.mkdtemp(prefix="lo-", dir=process_temp_dir())
+        return _Here(folder=Path(folder), private=True)
+
+    @property
+    def _here(self) -> _Here:
+        return self._process.get()
+
+    @property
+    def starts(self) -> int:
+        """How many times this converter started LibreOffice in this process (1 while warm)."""
+        here = self._process.peek()
+        return here.starts if here is not None else 0
 
     @property
     def pid(self) -> int | None:
-        """Process id of the LibreOffice in use, if one runs."""
-        state = self._read_state()
+        """Process id of the LibreOffice this process would use, if one runs."""
+        here = self._process.peek()
+        if here is None and self._shared is None:
+            return None  # this process has not started its own yet
+        state = self._read_state(here.folder if here is not None else self._shared)
         return state.pid if _running(state.pid, state.pipe) else None
 
     def docx_to_pdf(self, docx: bytes) -> bytes:
         """Convert a DOCX document to PDF/A-3b; start a fresh LibreOffice once if it died."""
-        with self._exclusive():
+        here = self._here
+        with self._exclusive(here):
             for attempt in (1, 2):
-                state = self._ready()
+                state = self._ready(here)
                 try:
-                    pdf = self._convert(state, docx)
+                    pdf = self._convert(here, state, docx)
                 except _LibreOfficeGone as gone:
-                    self._disconnect()
-                    _kill(state.pid, state.pipe, self._folder)
-                    if self._timed_out.is_set():
+                    here.bridge = None
+                    _kill(state.pid, state.pipe, here.folder)
+                    if here.timed_out.is_set():
                         raise ConverterError(
                             "LibreOffice did not finish converting the letter within "
                             f"{self._settings.timeout_seconds:g} s; it was stopped and will be "
@@ -454,15 +495,21 @@ class LibreOfficeConverter(Closing):
                     log.warning("LibreOffice stopped answering (%s); restarting it", gone)
                     continue
                 state.converted += 1
-                self._write_state(state)
+                self._write_state(here.folder, state)
                 return pdf
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        """Stop the LibreOffice this converter started, and remove a private folder."""
-        with self._lock:
-            self._disconnect()
-            for process, pipe in self._started:
+        """Stop the LibreOffice this process started, and remove this process's private folder.
+
+        A forked child's close leaves its parent's LibreOffice and folder alone.
+        """
+        here = self._process.peek()
+        if here is None:
+            return
+        with here.lock:
+            here.bridge = None  # the bridge closes when its last proxy is gone
+            for process, pipe in here.started:
                 sockets = []
                 if process.poll() is None:  # not reaped yet, so the process id is still its own
                     sockets = _socket_files(process.pid)
@@ -470,81 +517,85 @@ class LibreOfficeConverter(Closing):
                         os.killpg(process.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=10)
-                _remove_leftovers(pipe, self._folder, sockets)
-            self._started.clear()
-            if self._lock_file is not None:
-                os.close(self._lock_file)
-                self._lock_file = None
-            if self._private is not None:
-                self._private.cleanup()
-                self._private = None
+                _remove_leftovers(pipe, here.folder, sockets)
+            here.started.clear()
+            if here.lock_file is not None:
+                os.close(here.lock_file)
+                here.lock_file = None
+            if here.private:
+                shutil.rmtree(here.folder, ignore_errors=True)
+            self._process.discard()  # used again, it starts afresh
 
     # ------------------------------------------------------------------ the shared folder
 
     @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
+    def _exclusive(self, here: _Here) -> Iterator[None]:
         """Exclusive use: of this converter among threads, of the folder among processes."""
-        with self._lock:
-            if self._lock_file is None:
-                self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-                self._lock_file = os.open(self._folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        with here.lock:
+            if here.lock_file is None:
+                here.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                here.lock_file = os.open(here.folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(here.lock_file, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+                fcntl.flock(here.lock_file, fcntl.LOCK_UN)
 
-    def _read_state(self) -> _State:
+    @staticmethod
+    def _read_state(folder: Path | None) -> _State:
+        if folder is None:
+            return _State()
         try:
-            return _State(**json.loads((self._folder / "state.json").read_text("utf-8")))
+            return _State(**json.loads((folder / "state.json").read_text("utf-8")))
         except (OSError, ValueError, TypeError):
             return _State()
 
-    def _write_state(self, state: _State) -> None:
-        path = self._folder / "state.json"
+    @staticmethod
+    def _write_state(folder: Path, state: _State) -> None:
+        path = folder / "state.json"
         partial = path.with_name(f".state.{os.getpid()}.json")
         partial.write_text(json.dumps(state.__dict__), "utf-8")
         partial.replace(path)
 
     # ------------------------------------------------------------------ LibreOffice's life
 
-    def _ready(self) -> _State:
+    def _ready(self, here: _Here) -> _State:
         """The state of a LibreOffice that answers: the one running, or a fresh one."""
-        self._reap()
-        state = self._read_state()
+        self._reap(here)
+        state = self._read_state(here.folder)
         recycle = self._settings.recycle_after
         if state.pid and recycle and state.converted >= recycle:
             log.info("recycling LibreOffice after %d letters", state.converted)
-            self._disconnect()
-            _kill(state.pid, state.pipe, self._folder)
+            here.bridge = None
+            _kill(state.pid, state.pipe, here.folder)
             state = _State()
         if _running(state.pid, state.pipe):
-            if self._bridge is not None and self._bridge.pipe == state.pipe:
+            if here.bridge is not None and here.bridge.pipe == state.pipe:
                 return state
             with contextlib.suppress(_LibreOfficeGone):
-                self._connect(state.pipe, deadline=time.monotonic() + 5)
+                here.bridge = _connect(state.pipe, deadline=time.monotonic() + 5)
                 return state
-            _kill(state.pid, state.pipe, self._folder)
-        state = self._start()
-        self._write_state(state)
+            _kill(state.pid, state.pipe, here.folder)
+        state = self._start(here)
+        self._write_state(here.folder, state)
         return state
 
-    def _start(self) -> _State:
+    def _start(self, here: _Here) -> _State:
         settings = self._settings
         binary = _soffice_binary(settings.soffice)
-        self._disconnect()
+        here.bridge = None
         # what LibreOffices that died (or were killed with docgen) left; none of this folder's
         # runs now: the one in the state was killed or found dead before this start
-        _sweep_dead_temp_folders(self._folder)
+        _sweep_dead_temp_folders(here.folder)
         _sweep_dead_sockets()
         pipe = f"docgen-{secrets.token_hex(16)}"
-        tmp = _temp_folder(self._folder, pipe)
+        tmp = _temp_folder(here.folder, pipe)
         tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
-        settings_file = self._folder / "profile" / "user" / "registrymodifications.xcu"
+        settings_file = here.folder / "profile" / "user" / "registrymodifications.xcu"
         if not settings_file.exists():  # a new profile: LibreOffice merges these settings in
             settings_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             settings_file.write_text(_PROFILE_SETTINGS, "utf-8")
-        profile = (self._folder / "profile").as_uri()
+        profile = (here.folder / "profile").as_uri()
         command = [
             binary, f"-env:UserInstallation={profile}",
             "--headless", "--invisible", "--nologo", "--nodefault", "--norestore",
@@ -553,82 +604,55 @@ class LibreOfficeConverter(Closing):
         log.info("starting LibreOffice (pipe %s)", pipe)
         deadline = time.monotonic() + settings.startup_timeout_seconds
         for _ in range(2):  # a new profile makes LibreOffice set it up, exit, and ask to be rerun
-            process = _launcher.submit(_launch, command, _environment(settings, tmp)).result()
-            self._started.append((process, pipe))
+            launched = _launcher.get().submit(_launch, command, _environment(settings, tmp))
+            process = launched.result()
+            here.started.append((process, pipe))
             try:
-                self._connect(pipe, deadline=deadline, process=process)
+                here.bridge = _connect(pipe, deadline=deadline, process=process)
             except _LibreOfficeGone:
                 if process.poll() == _RESTART_REQUESTED:
                     # ended cleanly; forgotten now, or reaping it would remove the pipe's socket
                     # file, which the second start (same pipe name) is about to create
-                    self._started.remove((process, pipe))
+                    here.started.remove((process, pipe))
                     continue
-                _kill(process.pid, pipe, self._folder)
+                _kill(process.pid, pipe, here.folder)
                 raise ConverterError(
                     "LibreOffice did not start within "
                     f"{settings.startup_timeout_seconds:g} s (is libreoffice-writer installed?)"
                 ) from None
-            self.starts += 1
+            here.starts += 1
             return _State(pid=process.pid, pipe=pipe)
         raise ConverterError("LibreOffice kept asking to be restarted; its profile is unusable")
 
-    def _connect(
-        self, pipe: str, *, deadline: float, process: subprocess.Popen[bytes] | None = None
-    ) -> None:
-        """Connect to the LibreOffice listening on ``pipe``, waiting for it until ``deadline``."""
-        uno = _uno()
-        local = uno.getComponentContext()
-        resolver = local.ServiceManager.createInstanceWithContext(
-            "com.sun.star.bridge.UnoUrlResolver", local
-        )
-        failure = uno.getClass("com.sun.star.uno.Exception")
-        while True:
-            try:
-                remote = resolver.resolve(f"uno:pipe,name={pipe};urp;StarOffice.ComponentContext")
-                desktop = remote.ServiceManager.createInstanceWithContext(
-                    "com.sun.star.frame.Desktop", remote
-                )
-            except failure as error:
-                if (process is not None and process.poll() is not None) or (
-                    time.monotonic() > deadline
-                ):
-                    raise _LibreOfficeGone(str(error)) from None
-                time.sleep(0.05)
-                continue
-            self._bridge = _Bridge(pipe, desktop)
-            return
-
-    def _disconnect(self) -> None:
-        self._bridge = None  # the bridge closes when its last proxy is gone
-
-    def _reap(self) -> None:
+    @staticmethod
+    def _reap(here: _Here) -> None:
         """Forget started processes that have ended (and collect their exit status)."""
         running = []
-        for process, pipe in self._started:
+        for process, pipe in here.started:
             if process.poll() is None:
                 running.append((process, pipe))
             else:
-                _remove_leftovers(pipe, self._folder, [])  # it may have crashed
-        self._started = running
+                _remove_leftovers(pipe, here.folder, [])  # it may have crashed
+        here.started = running
 
     # ------------------------------------------------------------------ one conversion
 
-    def _convert(self, state: _State, docx: bytes) -> bytes:
+    def _convert(self, here: _Here, state: _State, docx: bytes) -> bytes:
         uno = _uno()
-        assert self._bridge is not None
+        assert here.bridge is not None
         # a name no other process (nor one from before a reboot) can be using
-        source = self._folder / f"letter-{secrets.token_hex(8)}.docx"
+        source = here.folder / f"letter-{secrets.token_hex(8)}.docx"
         target = source.with_suffix(".pdf")
         failure = uno.getClass("com.sun.star.uno.Exception")
-        self._timed_out.clear()
-        watchdog = threading.Timer(self._settings.timeout_seconds, self._stop_hung, (state,))
+        here.timed_out.clear()
+        watchdog = threading.Timer(self._settings.timeout_seconds, self._stop_hung, (here, state))
         try:
             fd = os.open(source, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as sink:
                 sink.write(docx)
             watchdog.start()
-            with self._uno_errors(state, "convert"):
-                document = self._bridge.desktop.loadComponentFromURL(
+            with _uno_errors(here, state, "convert"):
+                document = here.bridge.desktop.loadComponentFromURL(
                     source.as_uri(),
                     "_blank",
                     0,
@@ -645,7 +669,7 @@ class LibreOfficeConverter(Closing):
             if document is None:
                 raise ConverterError("LibreOffice could not convert the letter: it is not DOCX")
             try:
-                with self._uno_errors(state, "export"):
+                with _uno_errors(here, state, "export"):
                     filter_data = uno.Any(
                         "[]com.sun.star.beans.PropertyValue", _properties(uno, **PDFA_FILTER_DATA)
                     )
@@ -662,31 +686,60 @@ class LibreOfficeConverter(Closing):
             source.unlink(missing_ok=True)
             target.unlink(missing_ok=True)
 
-    @contextlib.contextmanager
-    def _uno_errors(self, state: _State, doing: str) -> Iterator[None]:
-        """UNO errors as :class:`ConverterError`, or :class:`_LibreOfficeGone` if it died."""
-        failure = _uno().getClass("com.sun.star.uno.Exception")
-        try:
-            yield
-        except failure as error:
-            self._raise_if_gone(state, error)
-            raise ConverterError(
-                f"LibreOffice could not {doing} the letter: {error.Message or error}"
-            ) from None
-
-    def _stop_hung(self, state: _State) -> None:
+    @staticmethod
+    def _stop_hung(here: _Here, state: _State) -> None:
         """The watchdog: a conversion took too long; kill LibreOffice so that the call returns."""
-        self._timed_out.set()
+        here.timed_out.set()
         log.warning("LibreOffice exceeded the conversion timeout; stopping it")
-        _kill(state.pid, state.pipe, self._folder)
+        _kill(state.pid, state.pipe, here.folder)
 
-    def _raise_if_gone(self, state: _State, error: Exception) -> None:
-        """After a UNO error: raise :class:`_LibreOfficeGone` if LibreOffice died or hung up."""
-        if self._timed_out.is_set() or not _running(state.pid, state.pipe):
-            raise _LibreOfficeGone(str(error))
-        disposed = _uno().getClass("com.sun.star.lang.DisposedException")
-        if isinstance(error, disposed):
-            raise _LibreOfficeGone(str(error))
+
+def _connect(
+    pipe: str, *, deadline: float, process: subprocess.Popen[bytes] | None = None
+) -> _Bridge:
+    """Connect to the LibreOffice listening on ``pipe``, waiting for it until ``deadline``."""
+    uno = _uno()
+    local = uno.getComponentContext()
+    resolver = local.ServiceManager.createInstanceWithContext(
+        "com.sun.star.bridge.UnoUrlResolver", local
+    )
+    failure = uno.getClass("com.sun.star.uno.Exception")
+    while True:
+        try:
+            remote = resolver.resolve(f"uno:pipe,name={pipe};urp;StarOffice.ComponentContext")
+            desktop = remote.ServiceManager.createInstanceWithContext(
+                "com.sun.star.frame.Desktop", remote
+            )
+        except failure as error:
+            if (process is not None and process.poll() is not None) or (
+                time.monotonic() > deadline
+            ):
+                raise _LibreOfficeGone(str(error)) from None
+            time.sleep(0.05)
+            continue
+        return _Bridge(pipe, desktop)
+
+
+@contextlib.contextmanager
+def _uno_errors(here: _Here, state: _State, doing: str) -> Iterator[None]:
+    """UNO errors as :class:`ConverterError`, or :class:`_LibreOfficeGone` if it died."""
+    failure = _uno().getClass("com.sun.star.uno.Exception")
+    try:
+        yield
+    except failure as error:
+        _raise_if_gone(here, state, error)
+        raise ConverterError(
+            f"LibreOffice could not {doing} the letter: {error.Message or error}"
+        ) from None
+
+
+def _raise_if_gone(here: _Here, state: _State, error: Exception) -> None:
+    """After a UNO error: raise :class:`_LibreOfficeGone` if LibreOffice died or hung up."""
+    if here.timed_out.is_set() or not _running(state.pid, state.pipe):
+        raise _LibreOfficeGone(str(error))
+    disposed = _uno().getClass("com.sun.star.lang.DisposedException")
+    if isinstance(error, disposed):
+        raise _LibreOfficeGone(str(error))
 
 
 class _LibreOfficeGone(Exception):

@@ -202,8 +202,10 @@ def resolve_level(settings: Settings) -> str:
 class PadesSigner:
     """Signs rendered letters; build once from settings, share between threads.
 
-    One timestamp client per process, and the revocation data of the signers' chains fetched
-    once and reused while fresh (``signing.revocation_refresh_seconds``), not per letter.
+    One timestamp client, and the revocation data of each signer's chain fetched once and
+    reused while fresh (``signing.revocation_refresh_seconds``) by every thread, not per
+    letter; each signature gets a validation context of its own (see
+    :mod:`docgen.sign.services`).
     """
 
     def __init__(self, settings: Settings):

@@ -1,16 +1,21 @@
 """The trust services signing and archiving talk to: a timestamping authority, revocation data.
 
-One :class:`TrustServices` per process holds one timestamp client and, per signer, a validation
-context that fetches the signer's revocation data (OCSP, CRLs) and keeps it while it is fresh,
-so a batch asks the services once per signer, not once per letter. Every request ends, answered
-or not, within ``signing.timeout_seconds`` in all (:func:`bounded_request`); a failed operation
-is tried ``signing.retries`` more times and then refused with
-:class:`~docgen.errors.ServiceUnavailable`, which batches mark retryable. An answer that is not
-a timestamp (garbage, an HTTP error) is a service failure too, not a signing error.
+One :class:`TrustServices` holds one timestamp client and the revocation data (OCSP responses,
+CRLs, certificates) fetched for each signer, kept while it is fresh, so a batch or a web
+application asks the services once per signer, not once per letter. It is shared by threads:
+every letter gets a validation context of its own (pyHanko's contexts and fetchers hold asyncio
+events and counters of the event loop that made them, and each pyHanko call runs its own loop),
+and the contexts look the answers up in one cache behind a lock (:class:`RevocationAnswers`).
+
+Every request ends, answered or not, within ``signing.timeout_seconds`` in all
+(:func:`bounded_request`); a failed operation is tried ``signing.retries`` more times and then
+refused with :class:`~docgen.errors.ServiceUnavailable`, which batches mark retryable. An answer
+that is not a timestamp (garbage, an HTTP error) is a service failure too, not a signing error.
 
 Example::
 
     services = TrustServices(settings)
+    context = services.validation_context(owner)      # one per letter, from any thread
     signed = services.with_retries(lambda: sign(...), "Could not sign", "nothing was written")
 """
 
@@ -21,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 import requests
@@ -29,7 +34,7 @@ import urllib3.exceptions
 from asn1crypto import cms, tsp
 from pyhanko.keys import load_certs_from_pemder
 from pyhanko.sign.general import SigningError as PyhankoSigningError
-from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError, extract_ts_certs
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import (
@@ -50,11 +55,13 @@ from pyhanko_certvalidator.fetchers.requests_fetchers.cert_fetch_client import (
 from pyhanko_certvalidator.fetchers.requests_fetchers.crl_client import RequestsCRLFetcher
 from pyhanko_certvalidator.fetchers.requests_fetchers.ocsp_client import RequestsOCSPFetcher
 from pyhanko_certvalidator.fetchers.requests_fetchers.util import RequestsFetcherMixin
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from docgen.config import Settings
 from docgen.errors import ServiceUnavailable, SigningError
+from docgen.lazy import PerProcess
 
-__all__ = ["TrustServices", "bounded_request"]
+__all__ = ["RevocationAnswers", "TrustServices", "bounded_request", "fetching_context"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -165,6 +172,26 @@ class _TimeStamper(RequestsHTTPTimeStamper):
     def __init__(self, url: str, timeout: float):
         # pyHanko's constructor is unannotated; the types are these
         super().__init__(url, timeout=timeout)  # type: ignore[no-untyped-call]
+        self._registering = PerProcess(threading.Lock)
+
+    def _register_dummy(self, md_algorithm: str, dummy: cms.ContentInfo) -> None:
+        """Keep the authority's certificates from its first answer; safe between threads.
+
+        pyHanko publishes the answer first and then adds the certificates to the dictionary
+        that other threads' signatures iterate over ("dictionary changed size during
+        iteration"). Here new dictionaries are filled aside and published whole, the answer
+        last, so a thread that sees the answer sees every certificate.
+        """
+        with self._registering.get():
+            if md_algorithm in self._dummy_response_cache:
+                return
+            registry = SimpleCertificateStore()
+            registry.register_multiple(list(self.cert_registry))
+            certificates = dict(self._certs)
+            for certificate in extract_ts_certs(dummy, registry):
+                certificates[certificate.issuer_serial] = certificate
+            self.cert_registry, self._certs = registry, certificates
+            self._dummy_response_cache[md_algorithm] = dummy
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         """Post the request; anything but a timestamp reply is a TimestampRequestError."""
@@ -203,8 +230,71 @@ class _TimeStamper(RequestsHTTPTimeStamper):
         return token
 
 
+class RevocationAnswers:
+    """Revocation data and certificates fetched by any thread, kept while fresh; thread-safe.
+
+    Keyed by whose letter asked (``owner``: a signer's certificate) and by what was asked, so a
+    letter's validation context only ever holds answers about its own chain. Only answers are
+    kept, never failures: a service that failed is asked again by the next letter. A forked
+    child keeps the answers its parent had (they are data) and locks with a lock of its own.
+    """
+
+    def __init__(self, max_age: float):
+        """Keep answers ``max_age`` seconds."""
+        self._max_age = max_age
+        self._lock = PerProcess(threading.Lock)
+        self._answers: dict[Hashable, tuple[Any, float]] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        """The answer kept for ``key``, or None if there is none or it is too old."""
+        with self._lock.get():
+            found = self._answers.get(key)
+        if found is None or time.monotonic() - found[1] > self._max_age:
+            return None
+        return found[0]
+
+    def put(self, key: Hashable, answer: Any) -> None:
+        """Keep ``answer`` for ``key``; forget answers that are too old."""
+        now = time.monotonic()
+        with self._lock.get():
+            self._answers = {
+                known: kept
+                for known, kept in self._answers.items()
+                if now - kept[1] <= self._max_age
+            }
+            self._answers[key] = (answer, now)
+
+    def clear(self) -> None:
+        """Forget every answer (the next letters fetch afresh)."""
+        with self._lock.get():
+            self._answers = {}
+
+
 class _BoundedFetches(RequestsFetcherMixin):
-    """Revocation and certificate fetches through :func:`bounded_request`, not ``requests.get``."""
+    """Revocation and certificate fetches through :func:`bounded_request`, not ``requests.get``.
+
+    With ``answers`` set, an answer another letter's fetcher already has (in any thread) is
+    taken from there instead of being fetched again.
+    """
+
+    answers: RevocationAnswers | None = None
+    owner: Hashable = None
+
+    async def _perform_fetch(self, tag: Any, fetch_fun: Callable[[], Awaitable[Any]]) -> Any:
+        answers = self.answers
+        if answers is None:
+            return await super()._perform_fetch(tag, fetch_fun)  # type: ignore[no-untyped-call]
+        key = (self.owner, type(self).__name__, tag)
+
+        async def shared() -> Any:
+            found = answers.get(key)
+            if found is None:
+                found = await fetch_fun()  # a failure raises: only answers are kept
+                answers.put(key, found)
+            return found
+
+        # pyHanko's own bookkeeping still runs: it is what the context embeds in the letter
+        return await super()._perform_fetch(tag, shared)  # type: ignore[no-untyped-call]
 
     def _get(self, url: str, *, acceptable_content_types: Any) -> Awaitable[requests.Response]:
         headers = {"Accept": ",".join(acceptable_content_types), "User-Agent": self.user_agent}
@@ -246,15 +336,52 @@ class _CertificateFetcher(_BoundedFetches, RequestsCertificateFetcher):
 class _FetcherBackend(RequestsFetcherBackend):
     """pyHanko's requests fetchers, each request bounded in all (:func:`bounded_request`)."""
 
+    def __init__(
+        self,
+        per_request_timeout: float,
+        answers: RevocationAnswers | None = None,
+        owner: Hashable = None,
+    ):
+        super().__init__(per_request_timeout=per_request_timeout)
+        self._answers = answers
+        self._owner = owner
+
     def get_fetchers(self) -> Fetchers:
         """Fresh fetchers sharing one budget, as pyHanko's own backend makes them."""
         timeout = self.per_request_timeout
         budget = FetchBudget(self.limits)
-        return Fetchers(
-            ocsp_fetcher=_OCSPFetcher(per_request_timeout=timeout, budget=budget),
-            crl_fetcher=_CRLFetcher(per_request_timeout=timeout, budget=budget),
-            cert_fetcher=_CertificateFetcher(per_request_timeout=timeout, budget=budget),
+        fetchers = (
+            _OCSPFetcher(per_request_timeout=timeout, budget=budget),
+            _CRLFetcher(per_request_timeout=timeout, budget=budget),
+            _CertificateFetcher(per_request_timeout=timeout, budget=budget),
         )
+        for fetcher in fetchers:
+            fetcher.answers, fetcher.owner = self._answers, self._owner
+        ocsp_fetcher, crl_fetcher, cert_fetcher = fetchers
+        return Fetchers(
+            ocsp_fetcher=ocsp_fetcher, crl_fetcher=crl_fetcher, cert_fetcher=cert_fetcher
+        )
+
+
+def fetching_context(
+    timeout: float,
+    answers: RevocationAnswers | None = None,
+    owner: Hashable = None,
+    **options: Any,
+) -> ValidationContext:
+    """A new hard-fail context that fetches revocation data, for one letter, in one thread.
+
+    A context may be used by one thread (one event loop) at a time: pyHanko's fetchers keep
+    asyncio events bound to the loop that first waited on them. With ``answers``, what any
+    thread fetched for ``owner`` is reused while it is fresh. ``options`` are
+    :class:`ValidationContext`'s (``trust_roots``, ``moment`` ...).
+    """
+    return ValidationContext(
+        **options,
+        allow_fetching=True,
+        revocation_mode="hard-fail",
+        fetcher_backend=_FetcherBackend(timeout, answers, owner),
+    )
 
 
 def _cause(error: BaseException) -> str:
@@ -288,7 +415,7 @@ def _definitive(error: BaseException) -> bool:
 
 
 class TrustServices:
-    """The process's timestamp client and revocation-data cache; safe between threads."""
+    """A timestamp client and the revocation data fetched per signer; safe between threads."""
 
     def __init__(self, settings: Settings):
         """Prepare (not yet contact) the services named in the settings."""
@@ -305,34 +432,24 @@ class TrustServices:
             for path in settings.verification.trust
             for certificate in load_certs_from_pemder([str(path)])
         ]
-        self._lock = threading.Lock()
-        self._contexts: dict[str, tuple[ValidationContext, float]] = {}
+        self._answers = RevocationAnswers(signing.revocation_refresh_seconds)
 
     def validation_context(self, owner: str | None = None) -> ValidationContext:
-        """A context that fetches revocation data; ``owner``'s is kept while it is fresh.
+        """A new context for one letter, that fetches revocation data or reuses ``owner``'s.
 
-        Each owner (a signer's certificate, say) has a context of its own: pyHanko embeds in a
+        Each owner (a signer's certificate, say) has answers of its own: pyHanko embeds in a
         letter every piece of revocation data its context holds, and one letter's validation
         data must be its own chain's. Another signer's OCSP response beside its own makes
-        long-term validation fail once those responses are old. Without an owner, a fresh
-        context is made (an archive refreshing letters of several signers).
+        long-term validation fail once those responses are old. Without an owner, everything
+        is fetched afresh (an archive refreshing letters of several signers). Use the context
+        in the calling thread only, for one letter.
         """
-        refresh = self._settings.signing.revocation_refresh_seconds
-        with self._lock:
-            known = self._contexts.get(owner) if owner is not None else None
-            if known is not None and time.monotonic() - known[1] <= refresh:
-                return known[0]
-            context = ValidationContext(
-                trust_roots=self._roots,
-                allow_fetching=True,
-                revocation_mode="hard-fail",
-                fetcher_backend=_FetcherBackend(
-                    per_request_timeout=self._settings.signing.timeout_seconds
-                ),
-            )
-            if owner is not None:
-                self._contexts[owner] = (context, time.monotonic())
-            return context
+        return fetching_context(
+            self._settings.signing.timeout_seconds,
+            self._answers if owner is not None else None,
+            owner,
+            trust_roots=self._roots,
+        )
 
     def with_retries(self, action: Callable[[], T], failure: str, consequence: str) -> T:
         """Run ``action``; on a service failure try again, then raise ServiceUnavailable."""
@@ -354,6 +471,5 @@ class TrustServices:
                     ) from None
                 log.warning("%s (%s); trying again", failure, _problem(error))
                 time.sleep(min(2.0, 0.25 * attempt))
-                with self._lock:  # fetch revocation data afresh on the next attempt
-                    self._contexts.clear()
+                self._answers.clear()  # fetch revocation data afresh on the next attempt
         raise AssertionError("unreachable")

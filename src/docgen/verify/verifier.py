@@ -63,7 +63,6 @@ from pyhanko.sign.validation.policy_decl import (
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
-from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.policy_decl import (
     NO_REVOCATION,
@@ -78,6 +77,7 @@ from docgen.errors import ConfigError, RegisterError
 from docgen.register import LetterStatus, Register, open_register
 from docgen.reports import Check, TimestampInfo, Verdict, VerificationReport
 from docgen.sign.backends import common_name
+from docgen.sign.services import RevocationAnswers, fetching_context
 from docgen.verify.intake import verify_path
 from docgen.verify.pdfsyntax import StructureError
 from docgen.verify.revisions import (
@@ -131,7 +131,12 @@ def _read_raw(data: bytes, max_revisions: int) -> _Raw:
 
 
 class Verifier:
-    """Verifies letters against trust roots and, optionally, the register. Build once, reuse."""
+    """Verifies letters against trust roots and, optionally, the register; safe between threads.
+
+    Build once and share: every verification makes its own pyHanko contexts, and only immutable
+    settings, the trust roots, the revocation answers (behind a lock) and the register are
+    shared.
+    """
 
     def __init__(
         self,
@@ -143,6 +148,7 @@ class Verifier:
         register_problem: str | None = None,
         max_file_bytes: int = 50 * 1024 * 1024,
         max_revisions: int = 100,
+        answer_max_age: float = 300.0,
     ):
         """Trust the certificates in ``trust_roots``; cross-check ``register`` when given.
 
@@ -154,7 +160,8 @@ class Verifier:
         too. ``register_problem`` says why a configured register could not be opened: every
         report then has an unchecked ``register`` check. Files larger than ``max_file_bytes``
         are refused unread; more than ``max_revisions`` revisions after the signature make a
-        file invalid before pyHanko parses it.
+        file invalid before pyHanko parses it. Revocation answers fetched online are reused for
+        ``answer_max_age`` seconds, by every thread using this verifier.
         """
         self.register = register
         self._register_problem = register_problem
@@ -163,7 +170,8 @@ class Verifier:
         self._fetch_timeout = fetch_timeout if at is None else None
         self._max_file_bytes = max_file_bytes
         self._max_revisions = max_revisions
-        self._online: ValidationContext | None = None
+        # revocation answers fetched for B-B and B-T letters, shared by the threads verifying
+        self._answers = RevocationAnswers(answer_max_age)
         try:
             self._roots = [
                 certificate
@@ -207,6 +215,7 @@ class Verifier:
             register_problem=problem,
             max_file_bytes=limits.max_file_bytes,
             max_revisions=limits.max_revisions,
+            answer_max_age=settings.signing.revocation_refresh_seconds,
         )
 
     def _context(self, reader: PdfFileReader) -> tuple[ValidationContext, bool]:
@@ -234,15 +243,16 @@ class Verifier:
         return base
 
     def _online_context(self) -> ValidationContext:
-        """One fetching context per verifier, so revocation answers are reused across letters."""
-        if self._online is None:
-            assert self._fetch_timeout is not None
-            self._online = ValidationContext(
-                **self._base(fetch=True),
-                revocation_mode="hard-fail",
-                fetcher_backend=RequestsFetcherBackend(per_request_timeout=self._fetch_timeout),
-            )
-        return self._online
+        """A fetching context for one letter; the answers it fetches serve the next letters.
+
+        A context per letter, because pyHanko's contexts may not be shared between threads
+        (their fetchers keep asyncio events of one event loop); the answers are shared, each
+        request bounded in all by the fetch timeout.
+        """
+        assert self._fetch_timeout is not None
+        base = self._base(fetch=True)
+        del base["allow_fetching"]
+        return fetching_context(self._fetch_timeout, self._answers, "verify", **base)
 
     def _without_revocation(self) -> ValidationContext:
         """A context that checks chain and validity period, not revocation.
