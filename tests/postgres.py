@@ -5,10 +5,10 @@ a temporary folder), listening only on a Unix socket in that folder, and removes
 stopped. PostgreSQL refuses to run as root, so when the run is root the cluster belongs to an
 unprivileged user (``nobody``) and its programs run as that user.
 
-The session fixture :func:`postgres` starts one server for the whole run; :func:`postgres_url`
-gives each test a database of its own on it. Import both into a test module::
+The session fixture ``postgres`` starts one server for the whole run; ``postgres_url`` gives
+each test a database of its own on it. Import both into a test module::
 
-    from tests.postgres import postgres, postgres_url  # noqa: F401  (fixtures)
+    from tests.postgres import postgres_database, postgres_session  # noqa: F401  (fixtures)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from types import TracebackType
 import psycopg
 import pytest
 
-__all__ = ["PostgresServer", "pg_bindir", "postgres", "postgres_url"]
+__all__ = ["PostgresServer", "pg_bindir", "postgres_database", "postgres_session"]
 
 _UNPRIVILEGED = "nobody"
 
@@ -139,14 +139,14 @@ class PostgresServer:
         self.remove()
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
+@pytest.fixture(scope="session", name="postgres")
+def postgres_session() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the whole test run, removed at its end."""
     with PostgresServer() as server:
         yield server
 
 
-@pytest.fixture
-def postgres_url(postgres: PostgresServer) -> str:
+@pytest.fixture(name="postgres_url")
+def postgres_database(postgres: PostgresServer) -> str:
     """A fresh database of the run's server, for one test."""
     return postgres.create_database()
