@@ -14,13 +14,21 @@ tags sit in rows and paragraphs of their own.
 
 Geometry the renderer relies on (A4, every page):
 
-* margins: left 2.5 cm, right 2 cm, top 2 cm, bottom 3.5 cm; footer distance 0.8 cm;
+* margins: left 2.5 cm, right 2 cm, top 2 cm, bottom 2 cm; footer distance 0.8 cm;
 * the top 1.6 cm stay free (header distance 1.6 cm): a draft's stamp (120 mm x 11 mm, 10 pt below
   the top edge) covers them, so not even the first page's letterhead may start higher;
-* footer: a two-column borderless table whose left cell is an empty 2.4 cm x 2.4 cm square,
-  reserved for the verification QR code, flush with the left margin;
+* footer: the page number only;
 * signature: an empty paragraph exactly 3 cm high between the signatory's title and name,
-  reserved for the visible electronic signature.
+  reserved for the visible electronic signature;
+* e-signature notice, after the signature and the copies: a two-column borderless table whose
+  left cell is an empty 2.4 cm x 2.4 cm square, reserved for the verification QR code, flush
+  with the left margin. The signature, the copies and the notice sit in one table row that may
+  not split, so a page break never parts them (as div.signing-block in the HTML letters).
+
+Goods tables keep every value inside its cell: LibreOffice breaks a word too long for its column,
+every quantity column takes a quantity of up to 13 characters (``1.000.000.000``) on one line,
+and a longer quantity carries a zero-width space after each thousands separator, so it wraps
+there and never inside a group of digits.
 """
 
 from __future__ import annotations
@@ -208,8 +216,11 @@ def table(
     indent_cm: float = 0.0,
 ) -> Table:
     """A fixed-layout table with exact column widths; borderless unless ``borders``."""
-    target = container._body if isinstance(container, DocxDocument) else container
-    t = target.add_table(rows=rows, cols=len(widths_cm), width=Cm(sum(widths_cm)))
+    if isinstance(container, _Cell):  # a table nested in a cell takes the cell's width
+        t = container.add_table(rows=rows, cols=len(widths_cm))
+    else:
+        target = container._body if isinstance(container, DocxDocument) else container
+        t = target.add_table(rows=rows, cols=len(widths_cm), width=Cm(sum(widths_cm)))
     t.alignment = WD_TABLE_ALIGNMENT.LEFT
     tbl_pr = t._tbl.tblPr
     for name in ("w:tblW", "w:tblLayout", "w:tblLook", "w:tblStyle"):
@@ -254,12 +265,15 @@ def table(
     return t
 
 
-def row_props(t: Table, index: int, *, header: bool = False, height_cm: float = 0.0) -> None:
-    """Rows never split across pages; a header row repeats; a height makes the row exact."""
+def row_props(
+    t: Table, index: int, *, header: bool = False, height_cm: float = 0.0, rule: str = "exact"
+) -> None:
+    """Rows never split across pages; a header row repeats; a height makes the row exact
+    (or, with ``rule="atLeast"``, at least that high)."""
     tr_pr = t.rows[index]._tr.get_or_add_trPr()
     child(tr_pr, "w:cantSplit")
     if height_cm:
-        child(tr_pr, "w:trHeight", val=str(twips(height_cm)), hRule="exact")
+        child(tr_pr, "w:trHeight", val=str(twips(height_cm)), hRule=rule)
     if header:
         child(tr_pr, "w:tblHeader")
 
@@ -287,7 +301,7 @@ def setup(doc: DocxDocument, title: str) -> Section:
     section.left_margin = Cm(2.5)
     section.right_margin = Cm(2)
     section.top_margin = Cm(2)
-    section.bottom_margin = Cm(3.5)
+    section.bottom_margin = Cm(2)
     section.header_distance = Cm(1.6)  # below a draft's stamp (the top 15 mm)
     section.footer_distance = Cm(0.8)
     section.different_first_page_header_footer = True
@@ -394,43 +408,42 @@ def bookmark(paragraph: Paragraph, name: str, ident: int) -> None:
 
 
 def footer(section: Section) -> None:
-    """Every page: QR square on the left, e-signature notice and page number on the right."""
-    qr = 2.4
-    for index, ftr in enumerate((section.first_page_footer, section.footer)):
+    """Every page: the page number, bottom right."""
+    for ftr in (section.first_page_footer, section.footer):
         ftr.is_linked_to_previous = False
-        t = table(ftr, 1, [qr, TEXT_WIDTH_CM - qr])
-        borders = t._tbl.tblPr.find(qn("w:tblBorders"))
-        assert borders is not None
-        top = borders.find(qn("w:top"))
-        assert top is not None
-        top.set(qn("w:val"), "single")
-        top.set(qn("w:sz"), "4")
-        top.set(qn("w:color"), "808080")
-        row_props(t, 0, height_cm=qr)
-        square, notice = t.rows[0].cells
-        square.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
-        if index == 0:  # a bookmark name may occur once: the QR goes on page 1's square
-            bookmark(square.paragraphs[0], "docgenQrBox", 901)
-        notice.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
-        small = Fmt(size=7.5)
-        par(notice, ("{{ esign.footer }}", small), align=Align.JUSTIFY, left=0.3)
-        par(
-            notice,
-            ("{{ esign.legal_basis }}", Fmt(italic=True, size=7.5)),
-            align=Align.JUSTIFY,
-            left=0.3,
-            before=2,
-        )
-        page = par(notice, ("Halaman ", Fmt(size=8)), align=Align.RIGHT, before=4)
+        page = par(ftr, ("Halaman ", Fmt(size=8)), align=Align.RIGHT)
         field(page, "PAGE", "1", Fmt(size=8))
         run(page, " dari ", Fmt(size=8))
         field(page, "NUMPAGES", "1", Fmt(size=8))
-        drop_first_paragraph(notice)
-        # The table comes first; the footer's own paragraph (which must end it) shrinks to 1 pt.
-        tail = ftr.paragraphs[0]
-        tail.paragraph_format.line_spacing = Pt(1)
-        tail.paragraph_format.line_spacing_rule = WD_LINE_SPACING.EXACTLY
-        tail._p.addprevious(t._tbl)
+        drop_first_paragraph(ftr)
+
+
+def esign_notice(cell: _Cell) -> None:
+    """The QR square on the left, the e-signature notice on the right, a grey rule above."""
+    qr = 2.4
+    t = table(cell, 1, [qr, TEXT_WIDTH_CM - qr])
+    borders = t._tbl.tblPr.find(qn("w:tblBorders"))
+    assert borders is not None
+    top = borders.find(qn("w:top"))
+    assert top is not None
+    top.set(qn("w:val"), "single")
+    top.set(qn("w:sz"), "4")
+    top.set(qn("w:color"), "808080")
+    # at least the QR square's height; taller if the configured wording needs more lines
+    row_props(t, 0, height_cm=qr, rule="atLeast")
+    square, notice = t.rows[0].cells
+    square.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+    bookmark(square.paragraphs[0], "docgenQrBox", 901)
+    notice.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+    par(notice, ("{{ esign.footer }}", Fmt(size=7.5)), align=Align.JUSTIFY, left=0.3, before=3)
+    par(
+        notice,
+        ("{{ esign.legal_basis }}", Fmt(italic=True, size=7.5)),
+        align=Align.JUSTIFY,
+        left=0.3,
+        before=2,
+    )
+    drop_first_paragraph(notice)
 
 
 # --------------------------------------------------------------------------- letter parts
@@ -560,7 +573,12 @@ def col(header: str, width_cm: float, value: str, align: str = "left") -> Column
 NO = "{{ loop.index }}"
 HS = "{{ item.tariff_code }}"
 DESCRIPTION = "{{ item.description }}"
-QUANTITY = "{{ item.quantity | angka }}"
+QUANTITY = (
+    "{{ item.quantity | angka if (item.quantity | angka) | length <= 13 "
+    "else (item.quantity | angka) | replace('.', '.\\u200b') }}"
+)
+"""The quantity; one longer than 13 characters may wrap after a thousands separator (a
+zero-width space there), never inside a group of digits."""
 UNIT = "{{ item.unit }}"
 COUNTRY = "{{ item.country_of_origin or '-' }}"
 PORT = "{{ item.destination_port or '-' }}"
@@ -626,10 +644,27 @@ def closing(doc: DocxDocument) -> None:
     p.paragraph_format.keep_with_next = True
 
 
-def signature(doc: DocxDocument) -> None:
+def signing_block(doc: DocxDocument) -> None:
+    """The signature, the copies and the e-signature notice with the QR square, in one table row
+    that never splits: a page break never parts them."""
+    outer = table(doc, 1, [TEXT_WIDTH_CM])
+    row_props(outer, 0)
+    cell = outer.rows[0].cells[0]
+    signature(cell)
+    copies(cell)
+    spacer(cell, 6)
+    esign_notice(cell)
+    drop_first_paragraph(cell)
+    # python-docx ends a cell with an empty paragraph after its last table: keep it 1 pt high
+    last = cell.paragraphs[-1]
+    assert not last.text
+    last.paragraph_format.line_spacing = Pt(1)
+    last.paragraph_format.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+
+
+def signature(container: _Cell) -> None:
     """Signature block on the right half, with an empty 3 cm space for the e-signature."""
-    t = table(doc, 1, [8.0, TEXT_WIDTH_CM - 8.0])
-    row_props(t, 0)
+    t = table(container, 1, [8.0, TEXT_WIDTH_CM - 8.0])
     cell = t.rows[0].cells[1]
     tag(cell, "if request.signatory.delegation")
     par(cell, "{{ request.signatory.delegation }}", keep=True)
@@ -652,19 +687,15 @@ def signature(doc: DocxDocument) -> None:
     par(t.rows[0].cells[0], "")
 
 
-def copies(doc: DocxDocument) -> None:
-    """``Tembusan:`` and the numbered copies, when there are any, kept together on one page."""
-    tag(doc, "if request.copies")
-    spacer(doc, 6)
-    t = table(doc, 1, [TEXT_WIDTH_CM])
-    row_props(t, 0)
-    cell = t.rows[0].cells[0]
+def copies(cell: _Cell) -> None:
+    """``Tembusan:`` and the numbered copies, when there are any."""
+    tag(cell, "if request.copies")
+    spacer(cell, 6)
     par(cell, "Tembusan:", size=10, after=1)
     tag(cell, "for c in request.copies")
     par(cell, "{{ loop.index }}", ".\t", "{{ c }}", size=10, left=0.6, first=-0.6)
     tag(cell, "endfor")
-    drop_first_paragraph(cell)
-    tag(doc, "endif")
+    tag(cell, "endif")
 
 
 # --------------------------------------------------------------------------- the letters
@@ -703,16 +734,15 @@ def approval(letter: Letter) -> DocxDocument:
     goods_table(doc, letter.columns, letter.table_pt)
     conditions_and_validity(doc, letter.use)
     closing(doc)
-    signature(doc)
-    copies(doc)
+    signing_block(doc)
     return doc
 
 
 REJECTION_COLUMNS = [
     col("No", 0.8, NO, "center"),
     col("Pos Tarif/HS", 2.3, HS, "center"),
-    col("Uraian Barang", 9.3, DESCRIPTION),
-    col("Jumlah", 2.3, QUANTITY, "right"),
+    col("Uraian Barang", 9.2, DESCRIPTION),
+    col("Jumlah", 2.4, QUANTITY, "right"),
     col("Satuan", 1.8, UNIT, "center"),
 ]
 """The rejection's short table: the columns every service has."""
@@ -766,8 +796,7 @@ def rejection() -> DocxDocument:
     )
     last.paragraph_format.keep_with_next = True  # with the closing sentence and the signature
     closing(doc)
-    signature(doc)
-    copies(doc)
+    signing_block(doc)
     return doc
 
 
@@ -795,8 +824,8 @@ TEMPLATES: dict[str, Letter] = {
         [
             col("No", 0.8, NO, "center"),
             col("Pos Tarif/HS", 2.0, HS, "center"),
-            col("Uraian Barang", 4.5, DESCRIPTION),
-            col("Jumlah", 2.2, QUANTITY, "right"),
+            col("Uraian Barang", 4.3, DESCRIPTION),
+            col("Jumlah", 2.4, QUANTITY, "right"),
             col("Satuan", 1.6, UNIT, "center"),
             col("Negara Asal", 2.3, COUNTRY, "center"),
             col("Pelabuhan Tujuan", 3.1, PORT, "center"),
@@ -810,13 +839,13 @@ TEMPLATES: dict[str, Letter] = {
         [
             col("No", 0.7, NO, "center"),
             col("Pos Tarif/HS", 1.9, HS, "center"),
-            col("Uraian Barang", 3.2, DESCRIPTION),
+            col("Uraian Barang", 3.0, DESCRIPTION),
             col("Tipe", 1.8, "{{ item.type or '-' }}", "center"),
-            col("Merek", 1.9, "{{ item.brand or '-' }}", "center"),
-            col("Ukuran", 2.0, "{{ item.size or '-' }}", "center"),
+            col("Merek", 1.8, "{{ item.brand or '-' }}", "center"),
+            col("Ukuran", 1.85, "{{ item.size or '-' }}", "center"),
             col("Negara Asal", 1.6, COUNTRY, "center"),
             col("Pelabuhan Tujuan", 1.75, PORT, "center"),
-            col("Jumlah (buah)", 1.65, QUANTITY, "right"),
+            col("Jumlah (buah)", 2.1, QUANTITY, "right"),
         ],
         9,
     ),
@@ -827,12 +856,12 @@ TEMPLATES: dict[str, Letter] = {
         [
             col("No", 0.8, NO, "center"),
             col("Pos Tarif/HS", 1.9, HS, "center"),
-            col("Uraian Barang", 3.4, DESCRIPTION),
-            col("Spesifikasi", 3.1, "{{ item.specification or '-' }}"),
-            col("Jumlah", 1.8, QUANTITY, "right"),
-            col("Satuan", 1.4, UNIT, "center"),
+            col("Uraian Barang", 3.2, DESCRIPTION),
+            col("Spesifikasi", 2.9, "{{ item.specification or '-' }}"),
+            col("Jumlah", 2.2, QUANTITY, "right"),
+            col("Satuan", 1.6, UNIT, "center"),
             col("Negara Asal", 1.8, COUNTRY, "center"),
-            col("Pelabuhan Tujuan", 2.3, PORT, "center"),
+            col("Pelabuhan Tujuan", 2.1, PORT, "center"),
         ],
         9.5,
     ),
