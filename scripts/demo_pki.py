@@ -1,6 +1,8 @@
 """The demo PKI: DEMO certificates for the three Directorates General, made from certs/demo-pki.yml.
 
-FOR DEMONSTRATION AND TESTS ONLY; real letters are signed with BSrE certificates. The configuration
+FOR DEMONSTRATION AND TESTS ONLY; real letters are signed with BSrE certificates. It belongs to the
+source checkout (the demo and the tests), not to the docgen package: it needs certomancer, a test
+dependency, and the configuration in certs/. The configuration
 (certomancer format, no key material) is committed; :func:`make_demo_pki` generates the keys and
 writes into a target directory::
 
@@ -18,8 +20,8 @@ needed. Example::
     signer = SimpleSigner.load_pkcs12(pki.p12["signer-agro"], passphrase=b"passphrase")
     arch = load_architecture(pki.config, pki.key_dir)   # serves OCSP, CRLs, time stamps
 
-From the shell, ``python -m docgen.pki TARGET`` (passphrase from ``$DOCGEN_PKI_PASSPHRASE``, else
-from ``TARGET/passphrase``, else a random one written there).
+From the shell, ``python scripts/demo_pki.py TARGET`` (passphrase from ``$DOCGEN_PKI_PASSPHRASE``,
+else from ``TARGET/passphrase``, else a random one written there).
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHITECTURE",
+    "CHECKOUT",
     "DEFAULT_CONFIG",
+    "DEMO_PKI",
     "OFFICIAL_SIGNERS",
     "PASSPHRASE_ENV",
     "TEST_SIGNERS",
@@ -55,8 +59,14 @@ __all__ = [
 ARCHITECTURE = "docgen-demo"
 """Label of the PKI architecture in the configuration."""
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "certs" / "demo-pki.yml"
-"""The committed configuration, in a source checkout (``certs/demo-pki.yml``)."""
+CHECKOUT = Path(__file__).resolve().parents[1]
+"""The source checkout this script lies in."""
+
+DEFAULT_CONFIG = CHECKOUT / "certs" / "demo-pki.yml"
+"""The committed configuration (``certs/demo-pki.yml``)."""
+
+DEMO_PKI = CHECKOUT / "certs" / "generated"
+"""Where the set-up makes the demo PKI (keys are never committed)."""
 
 OFFICIAL_SIGNERS = ("signer-agro", "signer-ikft", "signer-ilmate")
 """Certificate labels of the signing officials, one per Directorate General."""
@@ -65,7 +75,7 @@ TEST_SIGNERS = ("signer-expired", "signer-revoked", "signer-rogue")
 """Certificate labels of the signers that must fail validation, for tests."""
 
 PASSPHRASE_ENV = "DOCGEN_PKI_PASSPHRASE"
-"""Environment variable ``python -m docgen.pki`` reads the PKCS#12 passphrase from."""
+"""Environment variable ``scripts/demo_pki.py`` reads the PKCS#12 passphrase from."""
 
 _CERTS = ("root", "intermediate", "tsa", "ocsp", "rogue-root", *OFFICIAL_SIGNERS, *TEST_SIGNERS)
 # Keys certomancer signs with while it serves OCSP, CRLs and timestamps are ECDSA P-256: it loads
@@ -194,7 +204,7 @@ def _check_passphrase(p12: Path, passphrase: bytes) -> None:
     except ValueError as error:
         raise ConfigError(
             f"the demo PKI in {p12.parent} does not open with the given passphrase; "
-            "make it again with force=True (python -m docgen.pki --force)"
+            "make it again with force=True (scripts/demo_pki.py --force)"
         ) from error
 
 
@@ -230,9 +240,9 @@ def passphrase_for(target: Path) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m docgen.pki TARGET``: make the demo PKI in TARGET; the exit status."""
+    """``python scripts/demo_pki.py TARGET``: make the demo PKI in TARGET; the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m docgen.pki", description="Make the demo PKI (DEMO only)."
+        prog="scripts/demo_pki.py", description="Make the demo PKI (DEMO only)."
     )
     parser.add_argument("target", type=Path, help="directory to write the demo PKI into")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="certomancer YAML")
@@ -246,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             force=options.force,
         )
     except ConfigError as error:
-        print(f"docgen.pki: {error}", file=sys.stderr)
+        print(f"demo_pki: {error}", file=sys.stderr)
         return error.exit_code
     print(
         f"demo PKI in {options.target}: trust root {pki.root_cert.name}, signers "

@@ -49,4 +49,4 @@ fi
 # The demo PKI (root, intermediate, one signing certificate per Directorate General, and test-only
 # signers) is made here, never committed: keys and PKCS#12 files under certs/generated/, with a
 # random passphrase in certs/generated/passphrase (mode 0600). Kept when it already exists.
-.venv/bin/python -m docgen.pki certs/generated
+.venv/bin/python scripts/demo_pki.py certs/generated

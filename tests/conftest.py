@@ -6,9 +6,11 @@ DOCX letter and stopped when the session ends.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,14 +21,40 @@ from asn1crypto import x509
 from pyhanko.keys import load_certs_from_pemder
 
 from docgen.catalogue import Catalogue
-from docgen.config import DEMO_PKI, Settings
+from docgen.config import HOME_ENV, HOME_SETTINGS, Settings
 from docgen.pipeline import Issuer
-from docgen.pki import DemoPki, make_demo_pki, passphrase_for
 from docgen.register import Register
 from docgen.render import RenderedLetter, Renderer
 from docgen.reports import IssuedLetter
 from docgen.verify import Verifier
+from scripts.demo_pki import DEMO_PKI, DemoPki, make_demo_pki, passphrase_for
 from tests.helpers import EXAMPLE_FILES, load_request
+
+_HOME: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the run a data folder of its own whose settings sign with the demo PKI.
+
+    docgen has no default keys or trust roots; an operator names them in the data folder's
+    docgen.toml, and so does the test run, before any test (or test module) loads settings.
+    Subprocesses inherit it. The register and letters of embedded defaults land there too.
+    """
+    global _HOME
+    _HOME = Path(tempfile.mkdtemp(prefix="tests-home-"))
+    keys = "".join(
+        f'[signing.keys.{code}]\npkcs12 = "{DEMO_PKI / f"signer-{code.lower()}.p12"}"\n'
+        f'passphrase_file = "{DEMO_PKI / "passphrase"}"\n'
+        for code in ("AGRO", "IKFT", "ILMATE")
+    )
+    trust = f'[verification]\ntrust = ["{DEMO_PKI / "root.cert.pem"}"]\n'
+    (_HOME / HOME_SETTINGS).write_text(keys + trust, encoding="utf-8")
+    os.environ[HOME_ENV] = str(_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _HOME is not None:
+        shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,9 @@ from click.testing import CliRunner
 from docgen.batch import BatchRunner, BatchSummary, InputFormat, count_records, read_records
 from docgen.cli import main
 from docgen.config import Settings
-from docgen.pki import DemoPki
 from docgen.register import LetterStatus, Register
 from docgen.verify import Verifier
+from scripts.demo_pki import DemoPki
 from tests.helpers import DATA, EXAMPLES
 
 HTML_EXAMPLES = [

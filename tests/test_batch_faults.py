@@ -28,8 +28,8 @@ from click.testing import CliRunner
 
 from docgen.batch import BatchRunner
 from docgen.cli import main
-from docgen.pki import DemoPki
 from docgen.register import LetterRecord, LetterStatus, Register
+from scripts.demo_pki import DemoPki
 from tests.test_batch import (
     HTML_EXAMPLES,
     _batch_workers,

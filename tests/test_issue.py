@@ -20,13 +20,13 @@ from docgen.config import KeySettings, Settings
 from docgen.errors import DocgenError, LetterInProgress, RequestConflict
 from docgen.models import LetterRequest
 from docgen.pipeline import Issuer, request_hash
-from docgen.pki import DemoPki
 from docgen.register import LetterStatus, Register
 from docgen.render import Renderer
 from docgen.render.pdf import read_request
 from docgen.reports import IssuedLetter, IssueOutcome
 from docgen.sign import LocalKeySigner, SignerBackend, SigningError, open_backend
 from docgen.verify import Verifier
+from scripts.demo_pki import DemoPki
 from tests.helpers import EXAMPLE_FILES, EXAMPLES, load_request, pdf_text
 
 HTML_EXAMPLE = EXAMPLES / "ilmate-pertek-baja-approved.json"

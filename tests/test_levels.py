@@ -19,13 +19,13 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from docgen.config import KeySettings, Settings
 from docgen.errors import ConfigError, ServiceUnavailable, SigningError
 from docgen.pipeline import Issuer
-from docgen.pki import DemoPki
 from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import IssueOutcome
 from docgen.sign import SignerBackend, open_backend
 from docgen.sign.pades import resolve_level
 from docgen.verify import Verifier
+from scripts.demo_pki import DemoPki
 from tests.helpers import EXAMPLES, load_request
 
 STEMS = {"html": "ilmate-pertek-baja-approved", "docx": "ikft-pertek-ban-approved"}

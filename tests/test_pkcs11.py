@@ -23,13 +23,13 @@ from pkcs11 import Attribute, CertificateType, ObjectClass
 from docgen.config import KeySettings, Settings
 from docgen.errors import ConfigError, SigningError
 from docgen.pipeline import Issuer
-from docgen.pki import DemoPki
 from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import IssueOutcome
 from docgen.sign import open_backend
 from docgen.sign.pkcs11 import close_sessions
 from docgen.verify import Verifier
+from scripts.demo_pki import DemoPki
 from tests.helpers import EXAMPLES, load_request
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"

@@ -34,10 +34,10 @@ from docgen.errors import (
     is_retryable,
 )
 from docgen.pipeline import Issuer, request_hash
-from docgen.pki import DemoPki
 from docgen.register import LetterStatus, Register
 from docgen.render import Renderer
 from docgen.reports import IssueOutcome
+from scripts.demo_pki import DemoPki
 from tests.helpers import EXAMPLES, load_request
 
 HTML_EXAMPLE = EXAMPLES / "ilmate-pertek-baja-approved.json"

@@ -20,7 +20,6 @@ from pyhanko.sign.signers import SimpleSigner
 from docgen.config import Settings
 from docgen.errors import ConfigError, ServiceUnavailable, SigningError
 from docgen.pipeline import Issuer
-from docgen.pki import DemoPki, passphrase_for
 from docgen.register import LetterStatus, Register
 from docgen.render import Renderer
 from docgen.render.pdf import draw_on_page
@@ -32,6 +31,7 @@ from docgen.sign import (
     SignatureField,
 )
 from docgen.verify import Verifier
+from scripts.demo_pki import DemoPki, passphrase_for
 from tests.helpers import EXAMPLES, load_request
 
 HTML_EXAMPLE = EXAMPLES / "ilmate-pertek-baja-approved.json"

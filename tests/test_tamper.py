@@ -25,14 +25,14 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from docgen.cli import main
-from docgen.config import DEMO_PKI, KeySettings, Settings
+from docgen.config import KeySettings, Settings
 from docgen.pipeline import Issuer
-from docgen.pki import DemoPki, passphrase_for
 from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import Check, IssuedLetter, Verdict, VerificationReport
 from docgen.sign import PadesSigner, open_backend
 from docgen.verify import Verifier
+from scripts.demo_pki import DEMO_PKI, DemoPki, passphrase_for
 from tests.helpers import EXAMPLES, load_request
 
 HTML_STEM = "ilmate-pertek-baja-approved"

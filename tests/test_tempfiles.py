@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from docgen.files import SHARED_FOLDER_LEASE
-from docgen.pki import DemoPki
+from scripts.demo_pki import DemoPki
 from tests.helpers import EXAMPLES
 
 HTML = [EXAMPLES / "ilmate-pertek-baja-approved.json", EXAMPLES / "agro-rekom-garam-approved.json"]

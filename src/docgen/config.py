@@ -1,15 +1,23 @@
 """Settings: loaded and checked in one place, unknown keys rejected.
 
-docgen runs on embedded defaults (``defaults.toml`` beside this module): the bundled templates,
-the demo agency texts and a LibreOffice converter that docgen starts itself. A settings file in
-TOML overrides any part of them; tables are merged key by key, so a file may hold only what it
-changes. Texts that change over time — agency names, the electronic-signature footer, the
-verification address — live here, never in code or templates.
+docgen runs on embedded defaults (``defaults.toml`` beside this module): the templates shipped
+with the package, the demo agency texts and a LibreOffice converter that docgen starts itself.
+The register and the letters live in the data folder (:func:`data_home`: ``$DOCGEN_HOME``, else
+``$XDG_DATA_HOME/docgen``, else ``~/.local/share/docgen``). Signing keys and trust roots have no
+default: the settings name them.
+
+Settings are read in layers, each merged over the one before, tables key by key (so a file holds
+only what it changes): the embedded defaults, ``docgen.toml`` in the data folder when it exists,
+the settings file given (``--config``, or ``$DOCGEN_CONFIG``), then a library caller's
+overrides. A table of ``signing.keys`` is replaced whole, never merged, because a key's fields
+only make sense together. Relative paths are relative to the folder of the file that gives them.
+Texts that change over time — agency names, the electronic-signature footer, the verification
+address — live here, never in code or templates.
 
 Example::
 
-    settings = Settings.load()                        # embedded defaults
-    settings = Settings.load(Path("docgen.toml"))     # defaults + overrides
+    settings = Settings.load()                        # defaults (+ the data folder's docgen.toml)
+    settings = Settings.load(Path("docgen.toml"))     # ... + this file
     settings.directorate("ILMATE").name
 """
 
@@ -44,13 +52,43 @@ __all__ = [
     "SignatureLevel",
     "SigningSettings",
     "VerificationSettings",
+    "bundled_templates",
+    "data_home",
 ]
 
 _DEFAULTS = Path(__file__).with_name("defaults.toml")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-"""The checkout docgen runs from; the embedded defaults point into it."""
-DEMO_PKI = PROJECT_ROOT / "certs" / "generated"
-"""Where the set-up makes the demo PKI (keys are never committed)."""
+HOME_ENV = "DOCGEN_HOME"
+"""Environment variable naming docgen's data folder (see :func:`data_home`)."""
+HOME_SETTINGS = "docgen.toml"
+"""Name of the settings file read from the data folder, when it exists."""
+
+
+def data_home() -> Path:
+    """The data folder: the register, the letters and an optional ``docgen.toml`` live here.
+
+    ``$DOCGEN_HOME`` when set, else ``$XDG_DATA_HOME/docgen``, else ``~/.local/share/docgen``
+    (the XDG base directory rules, which a Linux operator expects for per-user data).
+    """
+    explicit = os.environ.get(HOME_ENV)
+    if explicit:
+        return Path(explicit).absolute()
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "docgen"
+
+
+def bundled_templates() -> Path:
+    """The templates shipped with the package: catalogue, templates, stylesheet and fonts.
+
+    An installed package holds them as package data (``docgen/templates``); an editable install
+    of a source checkout reads the checkout's ``templates/`` folder, which the wheel is built from.
+    """
+    package = Path(__file__).resolve().parent
+    packaged = package / "templates"
+    checkout = package.parent.parent / "templates"
+    if not packaged.is_dir() and package.parent.name == "src" and checkout.is_dir():
+        return checkout
+    return packaged
 
 
 def _relative_to_settings_file(value: Path, info: ValidationInfo) -> Path:
@@ -196,19 +234,12 @@ SignatureLevel = Literal["auto", "B-B", "B-T", "B-LT", "B-LTA"]
 """A PAdES baseline level, or ``auto``."""
 
 
-def _demo_key(label: str) -> KeySettings:
-    return KeySettings(pkcs12=DEMO_PKI / f"{label}.p12", passphrase_file=DEMO_PKI / "passphrase")
-
-
 class SigningSettings(_Settings):
     """How letters are signed."""
 
-    keys: dict[str, KeySettings] = {
-        "AGRO": _demo_key("signer-agro"),
-        "IKFT": _demo_key("signer-ikft"),
-        "ILMATE": _demo_key("signer-ilmate"),
-    }
-    """The signing key of each Directorate General's official, by DG code."""
+    keys: dict[str, KeySettings] = {}
+    """The signing key of each Directorate General's official, by DG code; none by default (a
+    letter of a Directorate General without a key is refused)."""
     field_name: str = "TandaTanganElektronik"
     """Name of the signature field."""
     reason: str = "Surat ini ditandatangani secara elektronik"
@@ -233,11 +264,8 @@ class SigningSettings(_Settings):
 class RegisterSettings(_Settings):
     """The letter register: a SQLite file (``path``), or a PostgreSQL database (``url``)."""
 
-    path: ConfigPath = PROJECT_ROOT / "out" / "register.sqlite3"
-    """SQLite file of the register."""
-    lock_timeout_seconds: float = Field(default=60.0, gt=0)
-    """How long to wait for another process's hold on the register's write lock; past it the
-    letter fails, retryably (the lock is temporary)."""
+    path: ConfigPath = Field(default_factory=lambda: data_home() / "register.sqlite3")
+    """SQLite file of the register; by default ``register.sqlite3`` in the data folder."""
     url: str = ""
     """PostgreSQL database of the register, shared by several machines:
     ``postgresql://user@host:5432/docgen`` (libpq's address; ``?host=/run/postgresql`` for a
@@ -280,8 +308,8 @@ class RegisterSettings(_Settings):
 class VerificationSettings(_Settings):
     """What verification trusts, and the limits that keep it bounded on hostile files."""
 
-    trust: tuple[ConfigPath, ...] = (DEMO_PKI / "root.cert.pem",)
-    """Trust roots (PEM or DER certificates) that signers must chain to."""
+    trust: tuple[ConfigPath, ...] = ()
+    """Trust roots (PEM or DER certificates) that signers must chain to; none by default."""
     max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     """Files larger than this are refused before they are read (letters are well under 1 MB)."""
     max_revisions: int = Field(default=100, gt=0)
@@ -296,8 +324,9 @@ class VerificationSettings(_Settings):
 class Settings(_Settings):
     """Everything docgen can be configured with."""
 
-    templates: ConfigPath = PROJECT_ROOT / "templates"
-    """Folder holding ``catalogue.toml``, the templates and their assets."""
+    templates: ConfigPath = Field(default_factory=bundled_templates)
+    """Folder holding ``catalogue.toml``, the templates and their assets; by default the
+    templates shipped with the package."""
     agency: AgencySettings
     """The issuing ministry and its Directorates General."""
     esign: ElectronicSignatureSettings
@@ -310,8 +339,9 @@ class Settings(_Settings):
     """The letter register."""
     verification: VerificationSettings = VerificationSettings()
     """Trust roots for verification."""
-    output: ConfigPath = PROJECT_ROOT / "out" / "letters"
-    """Folder issued letters are written under (by DG / service / date)."""
+    output: ConfigPath = Field(default_factory=lambda: data_home() / "letters")
+    """Folder issued letters are written under (by DG / service / date); by default
+    ``letters`` in the data folder."""
 
     def directorate(self, code: str) -> DirectorateGeneral:
         """The Directorate General with this code; :class:`ConfigError` when there is none."""
@@ -323,16 +353,27 @@ class Settings(_Settings):
 
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> Settings:
-        """Load the embedded defaults, merge a settings file over them, then ``overrides``.
+        """Load the embedded defaults and merge the other layers over them.
 
-        Without ``path``, the file named by ``$DOCGEN_CONFIG`` is used when it is set.
+        The layers: the data folder's ``docgen.toml`` (when it exists), a settings file, then
+        ``overrides``. Without ``path``, the file named by ``$DOCGEN_CONFIG`` is used when set.
         """
         data = _read_toml(_DEFAULTS)
+        home = data_home() / HOME_SETTINGS
+        if home.is_file():
+            # validated on its own, so that its relative paths are taken from its own folder
+            data = _merge(data, _read_toml(home))
+            data = cls._validated(data, home).model_dump(exclude_unset=True)
         if path is None and os.environ.get(CONFIG_ENV):
             path = Path(os.environ[CONFIG_ENV])
         if path is not None:
             data = _merge(data, _read_toml(path))
         data = _merge(data, overrides)
+        return cls._validated(data, path)
+
+    @classmethod
+    def _validated(cls, data: dict[str, Any], path: Path | None) -> Settings:
+        """``data`` checked; relative paths taken from the folder of ``path``, its source."""
         base = path.resolve().parent if path is not None else None
         try:
             return cls.model_validate(data, context={"base": base})
@@ -354,11 +395,23 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"The settings file {path} is not valid TOML: {error}") from None
 
 
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+_REPLACED_WHOLE = frozenset({("signing", "keys")})
+# a key's fields only make sense together (a pkcs12 file merged with another layer's PEM key is
+# two sources), and a layer naming keys names every key it means to sign with
+
+
+def _merge(
+    base: Mapping[str, Any], override: Mapping[str, Any], at: tuple[str, ...] = ()
+) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
+        where = (*at, key)
+        if (
+            where not in _REPLACED_WHOLE
+            and isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+        ):
+            merged[key] = _merge(merged[key], value, where)
         else:
             merged[key] = value
     return merged

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from docgen.config import Settings
-from docgen.pki import DemoPki
 from docgen.reports import Verdict, VerificationReport
 from docgen.verify import Verifier
+from scripts.demo_pki import DemoPki
 from tests.attacks.builders import duplicate_xref_quantity
 from tests.attacks.conftest import (
     LETTERS,

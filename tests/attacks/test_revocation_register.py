@@ -20,12 +20,12 @@ from click.testing import CliRunner
 from docgen.cli import main
 from docgen.config import KeySettings, Settings
 from docgen.pipeline import Issuer
-from docgen.pki import DemoPki
 from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import IssuedLetter, Verdict, VerificationReport
 from docgen.sign import open_backend
 from docgen.verify import Verifier
+from scripts.demo_pki import DemoPki
 from tests.attacks.conftest import PATHS, Letter, check, valid_with_structure
 from tests.helpers import EXAMPLES, load_request
 
