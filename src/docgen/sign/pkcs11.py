@@ -14,6 +14,12 @@ token logged out) when the process ends, by an :mod:`atexit` handler; :func:`clo
 closes them earlier. If the token is pulled out, signing fails with a :class:`SigningError`
 until the process is restarted.
 
+**Forked processes.** PKCS#11 sessions do not survive a fork: a child must initialise the
+module again and log in with sessions of its own. A key opened in a parent signs in a forked
+child (a web server's worker) by doing just that on its first signature there, with the PIN the
+parent read (kept in memory for this, like the parsed keys of PKCS#12 files); the parent's
+sessions are never used, closed or logged out by the child.
+
 Example::
 
     backend = open_backend(settings.signing.keys["ILMATE"])   # pkcs11_module etc. configured
@@ -24,7 +30,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +53,18 @@ from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
 
 from docgen.config import KeySettings
 from docgen.errors import SigningError
+from docgen.lazy import PerProcess
 from docgen.sign.backends import PassphrasePrompt, SignerBackend, common_name, read_passphrase
 
 __all__ = ["TokenSigner", "close_sessions", "open_pkcs11"]
 
-_sessions: dict[tuple[str, str], Session] = {}
+_sessions: PerProcess[dict[tuple[str, str], Session]] = PerProcess(dict)
 """Open sessions by (module, token label): one per token and process."""
-_sessions_lock = threading.Lock()
+_sessions_lock = PerProcess(threading.Lock)
+_pins: dict[tuple[str, str], str | None] = {}
+"""The PIN each token was logged in with, for a forked child's own login."""
+_initialised_in: dict[str, int] = {}
+"""The process that initialised each PKCS#11 module (a forked child must initialise it again)."""
 
 
 def _describe(error: PKCS11Error) -> str:
@@ -61,15 +74,52 @@ def _describe(error: PKCS11Error) -> str:
 class TokenSigner(PKCS11Signer):
     """pyHanko's PKCS#11 signer whose failures are docgen :class:`SigningError` s."""
 
-    def __init__(self, session: Session, *, token_label: str, **options: Any):
-        """A signer for a key on ``session``; ``options`` are :class:`PKCS11Signer`'s."""
+    def __init__(
+        self,
+        session: Session,
+        *,
+        token_label: str,
+        reopen: Callable[[], Session] | None = None,
+        **options: Any,
+    ):
+        """A signer for a key on ``session``; ``options`` are :class:`PKCS11Signer`'s.
+
+        ``reopen`` gives the calling process's own session on the token: a forked child
+        signs through it, never through the parent's ``session``.
+        """
         super().__init__(session, **options)
         self.token_label = token_label
+        self._reopen = reopen
+        self._process = os.getpid()
+        self._moving = PerProcess(threading.Lock)
+
+    def _in_this_process(self) -> None:
+        """In a forked child, before its first signature: its own session and key handle."""
+        if self._process == os.getpid():
+            return
+        with self._moving.get():
+            if self._process == os.getpid():
+                return
+            if self._reopen is None:
+                raise SigningError(
+                    f"The PKCS#11 token {self.token_label!r} was opened in another process; "
+                    "open the key again in this one"
+                )
+            try:
+                self.pkcs11_session = self._reopen()
+                self._key_handle = self._pull_signing_key_handle()  # type: ignore[no-untyped-call]
+            except PKCS11Error as error:
+                raise SigningError(
+                    f"The PKCS#11 token {self.token_label!r} could not be opened in this "
+                    f"process: {_describe(error)}"
+                ) from None
+            self._process = os.getpid()
 
     async def async_sign_raw(
         self, data: bytes, digest_algorithm: str, dry_run: bool = False
     ) -> bytes:
         """Sign on the token; a token error (pulled out, logged out) becomes a SigningError."""
+        self._in_this_process()
         try:
             signature: bytes = await super().async_sign_raw(data, digest_algorithm, dry_run)
         except PKCS11Error as error:
@@ -80,10 +130,14 @@ class TokenSigner(PKCS11Signer):
 
 
 def close_sessions() -> None:
-    """Close every token session this process opened (also done when the process ends)."""
-    with _sessions_lock:
-        sessions = list(_sessions.values())
-        _sessions.clear()
+    """Close every token session this process opened (also done when the process ends).
+
+    A forked child closes only its own: its parent's stay open, in the parent.
+    """
+    with _sessions_lock.get():
+        opened = _sessions.get()
+        sessions = list(opened.values())
+        opened.clear()
     for session in sessions:
         with contextlib.suppress(PKCS11Error):  # the token may be gone: nothing to release
             session.close()
@@ -96,16 +150,35 @@ def _session(settings: KeySettings, prompt: PassphrasePrompt | None) -> Session:
     """The token's session: opened and logged in on first use, then shared."""
     assert settings.pkcs11_module is not None and settings.token_label is not None
     module, token = str(settings.pkcs11_module), settings.token_label
-    with _sessions_lock:
-        session = _sessions.get((module, token))
+    with _sessions_lock.get():
+        opened = _sessions.get()
+        session = opened.get((module, token))
         if session is None:
-            ask = None
-            if prompt is not None:
-                ask = lambda _: prompt(f"PKCS#11 token {token!r} (user PIN)")  # noqa: E731
-            pin = read_passphrase(settings, ask)
-            session = _open_session(module, token, pin.decode() if pin is not None else None)
-            _sessions[module, token] = session
+            if (module, token) in _pins:  # logged in before, in this process or its parent
+                pin = _pins[module, token]
+            else:
+                ask = None
+                if prompt is not None:
+                    ask = lambda _: prompt(f"PKCS#11 token {token!r} (user PIN)")  # noqa: E731
+                secret = read_passphrase(settings, ask)
+                pin = secret.decode() if secret is not None else None
+            session = _open_session(module, token, pin)
+            opened[module, token] = session
+            _pins[module, token] = pin
         return session
+
+
+def _library(module: str) -> Any:
+    """The PKCS#11 module, initialised in this process (again, in a forked child)."""
+    library = pkcs11.lib(module)
+    if _initialised_in.setdefault(module, os.getpid()) != os.getpid():
+        # the parent's initialisation does not carry over a fork; finalising first is the only
+        # way python-pkcs11 initialises again (a module that knows it was forked refuses it)
+        with contextlib.suppress(PKCS11Error):
+            library.finalize()
+        library.initialize()
+        _initialised_in[module] = os.getpid()
+    return library
 
 
 def _open_session(module: str, token: str, pin: str | None) -> Session:
@@ -114,7 +187,7 @@ def _open_session(module: str, token: str, pin: str | None) -> Session:
             f"The PKCS#11 module {module} was not found (settings: signing.keys.*.pkcs11_module)"
         )
     try:
-        slots = pkcs11.lib(module).get_slots(token_present=True)
+        slots = _library(module).get_slots(token_present=True)
         present = [label for label in (slot.get_token().label for slot in slots) if label]
     except PKCS11Error as error:
         raise SigningError(f"Cannot load the PKCS#11 module {module}: {_describe(error)}") from None
@@ -180,6 +253,7 @@ def open_pkcs11(settings: KeySettings, prompt: PassphrasePrompt | None = None) -
     signer = TokenSigner(
         session,
         token_label=token,
+        reopen=lambda: _session(settings, None),
         key_label=key_label,
         cert_label=None if certificate is not None else settings.cert_label or key_label,
         signing_cert=certificate,
