@@ -10,6 +10,7 @@ register that would number from 1 again.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,34 @@ def _value(value: object) -> object:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
+
+
+# what an operator does about the failures that need one, by SQLite's primary result code
+_DAMAGED = "; the register is damaged: restore it from a backup before issuing again"
+_ADVICE = {
+    sqlite3.SQLITE_READONLY: " (the register is read-only; docgen needs to write it)",
+    sqlite3.SQLITE_CORRUPT: _DAMAGED,
+    sqlite3.SQLITE_FULL: " (the disk holding the register is full: free space, then run again)",
+    sqlite3.SQLITE_NOTADB: "; the file is damaged or not a docgen register: check "
+    "letter_register.path, or restore the register from a backup",
+}
+
+
+def _folder_advice(folder: Path) -> str:
+    """Why SQLite could not open or write beside the register, when the folder tells.
+
+    SQLite reports a read-only or full disk as a bare "unable to open database file" or
+    "disk I/O error" when it cannot make its journal files next to the register.
+    """
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return ""
+    if stats.f_flag & os.ST_RDONLY or not os.access(folder, os.W_OK):
+        return " (the register's folder is read-only; docgen needs to write it)"
+    if stats.f_bavail == 0:
+        return " (the disk holding the register is full: free space, then run again)"
+    return ""
 
 
 class SqliteBackend(RegisterBackend):
@@ -143,7 +172,11 @@ class SqliteBackend(RegisterBackend):
                 f"The register {self.path} {doing}: another process held its lock too long "
                 f"({error}); try again shortly"
             )
-        return RegisterError(f"The register {self.path} {doing}: {error}")
+        primary = code & 0xFF if isinstance(code, int) else -1
+        advice = _ADVICE.get(primary, "")
+        if primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY):
+            advice = _folder_advice(self.path.parent) or advice
+        return RegisterError(f"The register {self.path} {doing}: {error}{advice}")
 
     def _usable(self, connection: sqlite3.Connection) -> bool:
         return not connection.in_transaction
