@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from io import BytesIO
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -157,12 +156,17 @@ def pdf_words(pdf: bytes, tmp_path: Path) -> list[Page]:
 
 def overlapping(pages: list[Page]) -> list[tuple[int, str, str]]:
     """Pairs of words that overlap, with their page number."""
-    return [
-        (number, a.text, b.text)
-        for number, page in enumerate(pages, start=1)
-        for a, b in combinations(page.words, 2)
-        if a.overlaps(b)
-    ]
+    found = []
+    for number, page in enumerate(pages, start=1):
+        words = sorted(page.words, key=lambda word: word.top)
+        for index, word in enumerate(words):
+            # only words starting above this one's bottom can overlap it
+            for other in words[index + 1 :]:
+                if other.top >= word.bottom:
+                    break
+                if word.overlaps(other):
+                    found.append((number, word.text, other.text))
+    return found
 
 
 def outside(pages: list[Page]) -> list[tuple[int, str, float, float]]:

@@ -429,10 +429,13 @@ def esign_notice(cell: _Cell) -> None:
     top.set(qn("w:val"), "single")
     top.set(qn("w:sz"), "4")
     top.set(qn("w:color"), "808080")
-    # at least the QR square's height; taller if the configured wording needs more lines
-    row_props(t, 0, height_cm=qr, rule="atLeast")
+    # the QR square starts 1.2 mm below the rule (as in HTML); the row is at least as high as
+    # the square, taller if the configured wording needs more lines
+    gap_pt = 3.4
+    row_props(t, 0, height_cm=qr + gap_pt * 2.54 / 72, rule="atLeast")
     square, notice = t.rows[0].cells
     square.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+    square.paragraphs[0].paragraph_format.space_before = Pt(gap_pt)
     bookmark(square.paragraphs[0], "docgenQrBox", 901)
     notice.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
     par(notice, ("{{ esign.footer }}", Fmt(size=7.5)), align=Align.JUSTIFY, left=0.3, before=3)
