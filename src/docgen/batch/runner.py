@@ -65,6 +65,7 @@ from docgen.catalogue import Catalogue
 from docgen.config import Settings
 from docgen.errors import DocgenError, LetterInProgress, RequestInvalid, is_retryable
 from docgen.formatting import today_in
+from docgen.lazy import PerProcess
 from docgen.models import LetterRequest
 from docgen.sign.passphrase import PassphrasePrompt
 
@@ -188,7 +189,6 @@ def _given(secret: str | None) -> PassphrasePrompt | None:
 
 # ------------------------------------------------------------------ worker process side
 
-_worker_issuer: Any = None
 _worker_setup: tuple[Settings, dict[str, str]] | None = None
 _worker_parent: int | None = None
 _worker_stop: Any = None  # the run's multiprocessing Event: set, no letter is started
@@ -238,23 +238,31 @@ def _may_start() -> None:
         raise _NotStarted
 
 
-def _issuer() -> Any:
-    """The worker's Issuer, built once: keys opened (passphrases from the main process)."""
-    global _worker_issuer
-    if _worker_issuer is None:
-        from docgen.pipeline import Issuer
-        from docgen.sign import open_backend
+def _build_issuer() -> Any:
+    """The worker's Issuer: keys opened (passphrases from the main process)."""
+    from docgen.pipeline import Issuer
+    from docgen.sign import open_backend
 
-        assert _worker_setup is not None
-        settings, passphrases = _worker_setup
-        signers = {}
-        for directorate, key in settings.signing.keys.items():
-            signers[directorate] = open_backend(key, _given(passphrases.get(directorate)))
-        _worker_issuer = Issuer(settings, signers=signers)
-        # a pool worker ends through multiprocessing, which runs Finalize callbacks but no
-        # atexit handlers: this is what stops the LibreOffice a worker started
-        multiprocessing.util.Finalize(None, _worker_issuer.close, exitpriority=10)
-    return _worker_issuer
+    assert _worker_setup is not None
+    settings, passphrases = _worker_setup
+    signers = {}
+    for directorate, key in settings.signing.keys.items():
+        signers[directorate] = open_backend(key, _given(passphrases.get(directorate)))
+    issuer = Issuer(settings, signers=signers)
+    # a pool worker ends through multiprocessing, which runs Finalize callbacks but no atexit
+    # handlers: this is what stops the LibreOffice a worker started
+    multiprocessing.util.Finalize(None, issuer.close, exitpriority=10)
+    return issuer
+
+
+# built on a worker's first task, once per process: a worker forked from another (a "fork"
+# start method) builds its own rather than use the other's register connection and LibreOffice
+_worker_issuer: PerProcess[Any] = PerProcess(_build_issuer)
+
+
+def _issuer() -> Any:
+    """The worker's Issuer, built once in each worker process."""
+    return _worker_issuer.get()
 
 
 def _open_keys_in_worker() -> None:

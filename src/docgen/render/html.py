@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import mimetypes
+import os
 import tempfile
 import threading
 from pathlib import Path
@@ -79,9 +80,26 @@ class _LetterHTML(weasyprint.HTML):  # type: ignore[misc]
         return [self.user_agent]
 
 
+class _Fonts(FontConfiguration):  # type: ignore[misc]
+    """WeasyPrint's font configuration, whose font folder only its own process removes.
+
+    WeasyPrint removes the folder when the configuration is collected. A forked child holds
+    copies of its parent's configurations, and collects them (its other threads' at the fork,
+    the rest as it ends): that removed the fonts the parent and its other children still use.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._owner = os.getpid()
+
+    def __del__(self) -> None:
+        if os.getpid() == getattr(self, "_owner", None):
+            super().__del__()
+
+
 def _font_configuration() -> FontConfiguration:
     """A WeasyPrint font configuration whose font folder lies in the process's own folder."""
-    fonts = FontConfiguration()
+    fonts = _Fonts()
     # WeasyPrint 70 makes the folder (mkdtemp) on the first @font-face only when ``_folder`` is
     # still None, and removes ``_folder`` when the configuration is collected; so a folder given
     # here is used and removed the same way. Should a later WeasyPrint stop reading it, its own
