@@ -54,7 +54,8 @@ def _install(wheel: Path, venv: Path) -> None:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--python"]
     pip.append(str(venv / "bin" / "python"))
     house = _wheelhouse()
-    offline = [*pip, "install", "-q", "--no-index", "--find-links", house, wheel]
+    # bytecode is written as the modules are first imported: only those docgen uses
+    offline = [*pip, "install", "-q", "--no-compile", "--no-index", "--find-links", house, wheel]
     first = subprocess.run([str(p) for p in offline], capture_output=True, text=True, check=False)
     if first.returncode != 0:  # a dependency is missing from the wheelhouse: fetch them all
         # as wheels, built once from any that comes as source only (docopt), so that installing
