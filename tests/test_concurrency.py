@@ -7,6 +7,7 @@ deadline, so a hang fails the test instead of blocking the run.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ from docgen.pipeline import Issuer
 from docgen.register import LetterStatus, Register
 from docgen.render import Renderer
 from docgen.reports import IssuedLetter, IssueOutcome, Verdict
-from docgen.verify import Verifier
+from docgen.verify import IsolatedVerifier, Verifier
 from tests.helpers import EXAMPLES
 
 T = TypeVar("T")
@@ -241,3 +242,32 @@ def test_a_verifier_shared_by_threads_finds_every_letter_valid(
     assert [report.verdict for report in reports] == [Verdict.VALID] * len(paths), [
         report.reasons for report in reports if not report.ok
     ]
+
+
+def test_an_isolated_verifier_used_before_a_fork_verifies_in_the_child(
+    issued: dict[str, IssuedLetter], issuing_settings: Settings, tmp_path: Path
+) -> None:
+    """A forked child starts a verification worker of its own; the parent's keeps serving."""
+    letter = next(iter(issued.values())).path
+    factory = functools.partial(Verifier.from_settings, issuing_settings)
+    with IsolatedVerifier(factory, seconds=60, memory_mb=1024) as verifier:
+        assert verifier.verify_file(letter).verdict is Verdict.VALID
+        report = tmp_path / "child.txt"
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                report.write_text(verifier.verify_file(letter).verdict.value)
+                verifier.close()
+                status = 0
+            finally:
+                os._exit(status)
+        deadline = time.monotonic() + 90
+        while not (done := os.waitpid(pid, os.WNOHANG))[0]:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                pytest.fail("the forked child did not verify in time")
+            time.sleep(0.05)
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+        assert report.read_text() == Verdict.VALID.value
+        assert verifier.verify_file(letter).verdict is Verdict.VALID

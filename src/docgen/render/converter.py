@@ -20,6 +20,11 @@ started, because LibreOffice's memory grows with the documents it has converted.
 runs with the jemalloc allocator when it is installed (``converter.jemalloc``): less CPU per
 letter and less memory than with glibc's malloc.
 
+**Threads and forks.** A converter is shared by threads (one conversion at a time). What it
+holds is per process (:class:`~docgen.lazy.PerProcess`): a process forked from one that used it
+makes its own connection and, for a private converter, its own folder and LibreOffice on its
+first DOCX letter, and never uses, stops or removes its parent's.
+
 **Temporary files.** A private converter's folder lies in the process's own temporary folder
 (:func:`docgen.files.process_temp_dir`), removed when the process ends. Each LibreOffice gets a
 ``TMPDIR`` of its own in the converter's folder (``tmp-<pipe>``), so its ``lu*.tmp`` folders

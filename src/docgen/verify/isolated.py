@@ -10,6 +10,10 @@ never parses the file, so it keeps serving whatever else it serves.
 The worker ends when its parent ends, even one killed with SIGKILL: it watches its parent, and
 a CPU-time limit set before each file stops it even while it is busy with a hostile one.
 
+The worker belongs to the process that started it: a process forked from that one (a web
+server's worker) starts a worker of its own on its first file, and never uses or stops its
+parent's.
+
 Example::
 
     factory = functools.partial(Verifier.from_settings, settings)
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from docgen.errors import ServiceUnavailable
+from docgen.lazy import PerProcess
 from docgen.reports import VerificationReport
 from docgen.resources import Closing
 from docgen.verify.intake import verify_path
@@ -68,13 +73,14 @@ class IsolatedVerifier(Closing):
         self._seconds = seconds
         self._memory = memory_mb * 1024 * 1024
         self._max_file_bytes = max_file_bytes
-        self._lock = threading.Lock()
-        self._worker: tuple[BaseProcess, Connection] | None = None
+        self._here: PerProcess[_Here] = PerProcess(_Here)
 
     def close(self) -> None:
-        """Stop the worker (it is started again if the verifier is used after this)."""
-        with self._lock:
-            self._stop()
+        """Stop this process's worker (it is started again if the verifier is used after this)."""
+        here = self._here.peek()
+        if here is not None:
+            with here.lock:
+                _stop(here)
 
     def verify_file(self, path: Path) -> VerificationReport:
         """Verify one file within the budget; refused and unreadable files are unchecked."""
@@ -82,8 +88,9 @@ class IsolatedVerifier(Closing):
 
     def verify(self, data: bytes, *, name: str = "<bytes>") -> VerificationReport:
         """Verify a letter given as bytes, within the budget."""
-        with self._lock:
-            process, connection = self._ready()
+        here = self._here.get()
+        with here.lock:
+            process, connection = self._ready(here)
             started = time.monotonic()
             try:
                 connection.send((data, name))
@@ -94,7 +101,7 @@ class IsolatedVerifier(Closing):
                 pass  # the worker died: memory exhausted, or killed
             elapsed = time.monotonic() - started
             alive = process.is_alive()
-            self._stop()
+            _stop(here)
         if alive or elapsed >= self._seconds:
             return VerificationReport.unchecked(
                 name,
@@ -109,10 +116,10 @@ class IsolatedVerifier(Closing):
             "memory, or its process crashed",
         )
 
-    def _ready(self) -> tuple[BaseProcess, Connection]:
-        if self._worker is not None and self._worker[0].is_alive():
-            return self._worker
-        self._stop()
+    def _ready(self, here: _Here) -> tuple[BaseProcess, Connection]:
+        if here.worker is not None and here.worker[0].is_alive():
+            return here.worker
+        _stop(here)
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
@@ -123,24 +130,33 @@ class IsolatedVerifier(Closing):
         )
         process.start()
         theirs.close()
-        self._worker = (process, ours)
+        here.worker = (process, ours)
         try:
             if ours.poll(_STARTUP_SECONDS) and ours.recv_bytes() == _READY:
-                return self._worker
+                return here.worker
         except (EOFError, OSError):
             pass
-        self._stop()
+        _stop(here)
         raise ServiceUnavailable("The verification worker process did not start")
 
-    def _stop(self) -> None:
-        if self._worker is None:
-            return
-        process, connection = self._worker
-        self._worker = None
-        connection.close()
-        process.kill()
-        process.join(timeout=10)
-        process.close()
+
+class _Here:
+    """One process's worker, and the lock that lets one file at a time through to it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.worker: tuple[BaseProcess, Connection] | None = None
+
+
+def _stop(here: _Here) -> None:
+    if here.worker is None:
+        return
+    process, connection = here.worker
+    here.worker = None
+    connection.close()
+    process.kill()
+    process.join(timeout=10)
+    process.close()
 
 
 def _serve(
