@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff format --check"; ruff format --check src tests bench tools
-echo "== ruff check";          ruff check src tests bench tools
+echo "== ruff format --check"; ruff format --check src tests bench tools scripts
+echo "== ruff check";          ruff check src tests bench tools scripts
 echo "== mypy --strict";       mypy
 echo "== pytest";              pytest "$@"
