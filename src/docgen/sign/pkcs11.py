@@ -61,8 +61,8 @@ __all__ = ["TokenSigner", "close_sessions", "open_pkcs11"]
 _sessions: PerProcess[dict[tuple[str, str], Session]] = PerProcess(dict)
 """Open sessions by (module, token label): one per token and process."""
 _sessions_lock = PerProcess(threading.Lock)
-_pins: dict[tuple[str, str], str | None] = {}
-"""The PIN each token was logged in with, for a forked child's own login."""
+_pins: dict[tuple[str, str], tuple[int, str | None]] = {}
+"""The process that logged in to each token, and the PIN: a forked child logs in with it."""
 _initialised_in: dict[str, int] = {}
 """The process that initialised each PKCS#11 module (a forked child must initialise it again)."""
 
@@ -154,8 +154,9 @@ def _session(settings: KeySettings, prompt: PassphrasePrompt | None) -> Session:
         opened = _sessions.get()
         session = opened.get((module, token))
         if session is None:
-            if (module, token) in _pins:  # logged in before, in this process or its parent
-                pin = _pins[module, token]
+            remembered = _pins.get((module, token))
+            if remembered is not None and remembered[0] != os.getpid():
+                pin = remembered[1]  # read by the process this one was forked from
             else:
                 ask = None
                 if prompt is not None:
@@ -164,7 +165,7 @@ def _session(settings: KeySettings, prompt: PassphrasePrompt | None) -> Session:
                 pin = secret.decode() if secret is not None else None
             session = _open_session(module, token, pin)
             opened[module, token] = session
-            _pins[module, token] = pin
+            _pins[module, token] = (os.getpid(), pin)
         return session
 
 
