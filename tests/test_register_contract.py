@@ -240,6 +240,43 @@ def test_four_processes_take_distinct_consecutive_numbers(opener: Opener, servic
     assert owners == {str(worker.pid) for worker in workers}
 
 
+def _attempt(register: Register, service: Service, start: Any, outcomes: Any) -> None:
+    """Forked child: one attempt at the request every child tries at the same moment."""
+    start.wait()
+    try:
+        outcomes.put(_reserve(register, service, "SAME").register_id)
+    except LetterInProgress:
+        outcomes.put("in progress")
+    except Exception as error:  # reported to the test, which fails on it
+        outcomes.put(repr(error))
+    outcomes.close()
+    outcomes.join_thread()  # delivered before the child ends without clean-up
+    os._exit(0)
+
+
+def test_simultaneous_attempts_at_one_request_reserve_one_number(
+    opener: Opener, service: Service
+) -> None:
+    register = opener()
+    _reserve(register, service, "FIRST")  # the series exists: the attempts race for a number
+    context = multiprocessing.get_context("fork")
+    start, outcomes = context.Event(), context.Queue()
+    workers = [
+        context.Process(target=_attempt, args=(register, service, start, outcomes))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    results = [outcomes.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(60)
+    (live,) = [r for r in register.records() if r.request_id == "SAME"]
+    assert live.seq == 2 and register.counters() == {"ILMATE/2026": 2}  # no number lost
+    assert set(results) <= {live.register_id, "in progress"}
+    assert live.register_id in results
+
+
 def test_close_closes_the_connections_this_object_opened(opener: Opener) -> None:
     register = opener()
     other = opener()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import uuid
@@ -49,6 +50,46 @@ def process_identity() -> str:
     if _process is None or _process[0] != pid:
         _process = (pid, f"{pid}:{process_start(pid)}")
     return _process[1]
+
+
+_NEW_SERIES = "INSERT INTO series (series, last_seq) VALUES (?, 0) ON CONFLICT DO NOTHING"
+_TAKE_NUMBER = """
+WITH counter AS (
+    UPDATE series SET last_seq = last_seq + 1 WHERE series = ? RETURNING last_seq
+), letter AS (
+    INSERT INTO letters (register_id, request_id, request_hash, series, seq, letter_number,
+        service, directorate, applicant_nib, applicant, decision, issued_on, status,
+        reserved_at, changed_at, owner)
+    SELECT ?, ?, ?, ?, last_seq, ? || last_seq || ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?
+    FROM counter
+    RETURNING register_id, letter_number, seq
+), event AS (
+    INSERT INTO letter_events (register_id, letter_number, event, at, node, process)
+    SELECT register_id, letter_number, 'reserved', ?, ?, ? FROM letter
+)
+SELECT seq, letter_number FROM letter
+"""
+"""Take a number and record the reservation in one statement (PostgreSQL); no row: no series."""
+_MARK = "\x00seq\x00"
+
+
+def _number_template(service: Service, on: date) -> tuple[str, str] | None:
+    """The letter number's text before and after its sequence number, if it is plain decimal.
+
+    None when the pattern formats the number otherwise (``{seq:05d}``, say): then the number
+    is formatted here, after the counter is advanced.
+    """
+    try:
+        text = service.letter_number(_MARK, on)
+    except (ValueError, TypeError):
+        return None
+    if text.count(_MARK) != 1:
+        return None
+    prefix, suffix = text.split(_MARK)
+    for probe in (1, 987654):
+        if service.letter_number(probe, on) != f"{prefix}{probe}{suffix}":
+            return None
+    return prefix, suffix
 
 
 def _is_postgres(location: object) -> bool:
@@ -216,7 +257,7 @@ class Register:
         reason: str | None = None,
     ) -> None:
         node, process = self._actor()
-        db.run(
+        db.defer(
             "INSERT INTO letter_events (register_id, letter_number, event, at, node, process, "
             "reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (record.register_id, record.letter_number, event.value, at, node, process, reason),
@@ -233,19 +274,26 @@ class Register:
         :class:`RequestConflict` for a known request id with different content, and
         :class:`LetterInProgress` when another live process holds the reservation.
         """
-        for attempt in range(3):
+        attempt = 0
+        while True:
             try:
-                return self._reserve(request, service, request_hash, issued_on)
+                record = self._reserve(request, service, request_hash, issued_on)
             except Duplicate:
                 # another process reserved the same request id at the same moment (PostgreSQL
                 # lets both look first): its row is committed now, so look again
-                if attempt == 2:
+                attempt += 1
+                if attempt == 3:
                     raise
-        raise AssertionError("unreachable")
+                continue
+            if record is not None:
+                return record
+            # the series' first number: its counter now exists, so take the number again
 
     def _reserve(
         self, request: LetterRequest, service: Service, request_hash: str, issued_on: date
-    ) -> LetterRecord:
+    ) -> LetterRecord | None:
+        """One attempt; None when the series had no counter yet (made now: attempt again)."""
+        series = service.series(issued_on)
         with self.backend.session(write=True) as db:
             now = db.now()
             row = db.one(
@@ -254,46 +302,80 @@ class Register:
             )
             if row is not None:
                 return self._existing(db, row, request, request_hash, now)
-            series = service.series(issued_on)
-            db.run(
-                "INSERT INTO series (series, last_seq) VALUES (?, 0) ON CONFLICT DO NOTHING",
-                (series,),
+            record = LetterRecord(
+                register_id=uuid.uuid4().hex,
+                request_id=request.request_id,
+                request_hash=request_hash,
+                series=series,
+                seq=0,  # known once the counter is advanced
+                letter_number="",
+                service=service.code,
+                directorate=service.directorate_general,
+                applicant_nib=request.applicant.nib,
+                applicant=request.applicant.name,
+                decision=request.decision.outcome.value,
+                issued_on=issued_on,
+                status=LetterStatus.RESERVED,
+                reason=None,
+                signer=None,
+                pdf_sha256=None,
+                signed_sha256=None,
+                pdf_path=None,
+                reserved_at=now,
+                issued_at=None,
+                changed_at=now,
             )
-            # the counter row's lock is held to the end of this transaction: one number at a
-            # time per series, and a rollback gives it back untaken
-            counter = db.one(
-                "UPDATE series SET last_seq = last_seq + 1 WHERE series = ? RETURNING last_seq",
-                (series,),
-            )
-            assert counter is not None
-            seq = int(counter["last_seq"])
-            inserted = db.one(
-                "INSERT INTO letters (register_id, request_id, request_hash, series, seq, "
-                "letter_number, service, directorate, applicant_nib, applicant, decision, "
-                "issued_on, status, reserved_at, changed_at, owner) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?) RETURNING *",
+            template = _number_template(service, issued_on)
+            if db.dialect != "postgresql" or template is None:
+                return self._take_number(db, record, service)
+            # PostgreSQL: the counter's lock is taken and released by the server alone (one
+            # statement sent with the COMMIT), never held while waiting for this process
+            node, process = self._actor()
+            taken = db.later(
+                _TAKE_NUMBER,
                 (
-                    uuid.uuid4().hex,
-                    request.request_id,
-                    request_hash,
-                    series,
-                    seq,
-                    service.letter_number(seq, issued_on),
-                    service.code,
-                    service.directorate_general,
-                    request.applicant.nib,
-                    request.applicant.name,
-                    request.decision.outcome.value,
-                    issued_on,
-                    now,
-                    now,
-                    self._owner(),
+                    series, record.register_id, record.request_id, request_hash, series,
+                    template[0], template[1], record.service, record.directorate,
+                    record.applicant_nib, record.applicant, record.decision, issued_on, now, now,
+                    self._owner(), now, node, process,
                 ),
-            )
-            assert inserted is not None
-            record = letter_record(inserted)
-            self._event(db, record, EventKind.RESERVED, now)
-            return record
+            )  # fmt: skip
+        rows = taken()
+        if not rows:
+            with self.backend.session(write=True) as db:
+                db.run(_NEW_SERIES, (series,))
+            return None
+        seq = int(rows[0]["seq"])
+        return dataclasses.replace(record, seq=seq, letter_number=rows[0]["letter_number"])
+
+    def _take_number(self, db: Session, record: LetterRecord, service: Service) -> LetterRecord:
+        """Advance the series' counter and record the reservation, in ``db``'s transaction."""
+        # the counter row's lock is held to the end of this transaction: one number at a time
+        # per series, and a rollback gives it back untaken
+        advance = "UPDATE series SET last_seq = last_seq + 1 WHERE series = ? RETURNING last_seq"
+        counter = db.one(advance, (record.series,))
+        if counter is None:  # the series' first number
+            db.run(_NEW_SERIES, (record.series,))
+            counter = db.one(advance, (record.series,))
+        assert counter is not None
+        seq = int(counter["last_seq"])
+        record = dataclasses.replace(
+            record, seq=seq, letter_number=service.letter_number(seq, record.issued_on)
+        )
+        db.defer(
+            "INSERT INTO letters (register_id, request_id, request_hash, series, seq, "
+            "letter_number, service, directorate, applicant_nib, applicant, decision, "
+            "issued_on, status, reserved_at, changed_at, owner) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)",
+            (
+                record.register_id, record.request_id, record.request_hash, record.series,
+                record.seq, record.letter_number, record.service, record.directorate,
+                record.applicant_nib, record.applicant, record.decision, record.issued_on,
+                record.reserved_at, record.changed_at, self._owner(),
+            ),
+        )  # fmt: skip
+        self._event(db, record, EventKind.RESERVED, record.reserved_at)
+        return record
 
     def _existing(
         self,
@@ -320,12 +402,12 @@ class Register:
                 f"(number {existing.letter_number}); try again shortly"
             )
         # only if nobody took it over meanwhile (the row is as it was read)
-        taken = db.run(
+        taken = db.one(
             "UPDATE letters SET changed_at = ?, owner = ? WHERE register_id = ? "
-            "AND status = 'reserved' AND COALESCE(owner, '') = ?",
+            "AND status = 'reserved' AND COALESCE(owner, '') = ? RETURNING *",
             (now, self._owner(), existing.register_id, owner or ""),
         )
-        if taken != 1:
+        if taken is None:
             raise LetterInProgress(
                 f"Request {request.request_id} was just taken over by another process "
                 f"(number {existing.letter_number}); try again shortly"
@@ -334,7 +416,7 @@ class Register:
         self._event(
             db, existing, EventKind.TAKEN_OVER, now, f"from {owner or 'an unknown owner'}: {why}"
         )
-        return self._get(db, existing.register_id)
+        return letter_record(taken)
 
     def _get(self, db: Session, register_id: str) -> LetterRecord:
         row = db.one("SELECT * FROM letters WHERE register_id = ?", (register_id,))
@@ -364,16 +446,16 @@ class Register:
         """Record that the reserved letter was signed and written (by this reservation's owner)."""
         with self.backend.session(write=True) as db:
             now = db.now()
-            changed = db.run(
+            changed = db.one(
                 "UPDATE letters SET status = 'issued', pdf_sha256 = ?, signed_sha256 = ?, "
                 "pdf_path = ?, signer = ?, issued_at = ?, changed_at = ? "
-                "WHERE register_id = ? AND status = 'reserved' AND owner = ?",
+                "WHERE register_id = ? AND status = 'reserved' AND owner = ? RETURNING *",
                 (sha256, signed_sha256 or sha256, path, signer, now, now, register_id,
                  self._owner()),
             )  # fmt: skip
-            if changed != 1:
+            if changed is None:
                 raise self._refuse_change(db, register_id, "reserved")
-            record = self._get(db, register_id)
+            record = letter_record(changed)
             self._event(db, record, EventKind.ISSUED, now, f"signed by {signer}; SHA-256 {sha256}")
             return record
 
@@ -381,14 +463,14 @@ class Register:
         """Record that a reserved letter failed; its number stays consumed."""
         with self.backend.session(write=True) as db:
             now = db.now()
-            changed = db.run(
+            changed = db.one(
                 "UPDATE letters SET status = 'void', reason = ?, changed_at = ? "
-                "WHERE register_id = ? AND status = 'reserved' AND owner = ?",
+                "WHERE register_id = ? AND status = 'reserved' AND owner = ? RETURNING *",
                 (reason, now, register_id, self._owner()),
             )
-            if changed != 1:
+            if changed is None:
                 raise self._refuse_change(db, register_id, "reserved")
-            record = self._get(db, register_id)
+            record = letter_record(changed)
             self._event(db, record, EventKind.VOIDED, now, reason)
             return record
 
@@ -407,14 +489,14 @@ class Register:
                     "only an issued letter can be revoked"
                 )
             now = db.now()
-            changed = db.run(
+            changed = db.one(
                 "UPDATE letters SET status = 'revoked', reason = ?, changed_at = ? "
-                "WHERE register_id = ? AND status = 'issued'",
+                "WHERE register_id = ? AND status = 'issued' RETURNING *",
                 (reason, now, record.register_id),
             )
-            if changed != 1:
+            if changed is None:
                 raise self._refuse_change(db, record.register_id, "issued")
-            record = self._get(db, record.register_id)
+            record = letter_record(changed)
             self._event(db, record, EventKind.REVOKED, now, reason)
             return record
 
@@ -427,13 +509,20 @@ class Register:
                     f"Letter {record.letter_number} is {record.status.value}, not issued; its "
                     "file cannot have been completed"
                 )
-            now = db.now()
-            self._event(
-                db, record, EventKind.FILE_COMPLETED, now,
-                f"file moved into place after an interrupted issue: {path}",
-            )  # fmt: skip
-            row = db.one("SELECT * FROM letter_events WHERE register_id = ? ORDER BY id DESC",
-                         (register_id,))  # fmt: skip
+            node, process = self._actor()
+            row = db.one(
+                "INSERT INTO letter_events (register_id, letter_number, event, at, node, process, "
+                "reason) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                (
+                    record.register_id,
+                    record.letter_number,
+                    EventKind.FILE_COMPLETED.value,
+                    db.now(),
+                    node,
+                    process,
+                    f"file moved into place after an interrupted issue: {path}",
+                ),
+            )
             assert row is not None
             return audit_event(row)
 

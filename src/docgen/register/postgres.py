@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +72,8 @@ class PostgresBackend(RegisterBackend):
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.password_file = password_file
+        # the pipeline of each connection in a write transaction, by the connection's id
+        self._pipelines: dict[int, psycopg.Pipeline] = {}
 
     @property
     def describe(self) -> str:
@@ -124,17 +126,45 @@ class PostgresBackend(RegisterBackend):
     def _execute(
         self, connection: psycopg.Connection[Row], sql: str, parameters: Sequence[object]
     ) -> tuple[list[Row], int]:
-        if parameters:
-            cursor = connection.execute(sql.replace("?", "%s"), list(parameters))
-        else:
-            cursor = connection.execute(sql)  # no placeholders: '%' and '$$' stay literal
+        cursor = self._send(connection, sql, parameters)
+        pipeline = self._pipelines.get(id(connection))
+        if pipeline is not None:
+            pipeline.sync()  # this statement's result is needed now
         rows = cursor.fetchall() if cursor.description else []
         return rows, cursor.rowcount
 
+    def _set_aside_inherited(self) -> None:
+        super()._set_aside_inherited()
+        self._pipelines = {}
+
+    def _send(
+        self, connection: psycopg.Connection[Row], sql: str, parameters: Sequence[object]
+    ) -> psycopg.Cursor[Row]:
+        if parameters:
+            return connection.execute(sql.replace("?", "%s"), list(parameters))
+        return connection.execute(sql)  # no placeholders: '%' and '$$' stay literal
+
+    def _defer(
+        self, connection: psycopg.Connection[Row], sql: str, parameters: Sequence[object]
+    ) -> None:
+        self._send(connection, sql, parameters)
+
+    def _later(
+        self, connection: psycopg.Connection[Row], sql: str, parameters: Sequence[object]
+    ) -> Callable[[], list[Row]]:
+        cursor = self._send(connection, sql, parameters)
+        return cursor.fetchall  # its result arrives with the commit's
+
     @contextmanager
     def _transaction(self, connection: psycopg.Connection[Row]) -> Iterator[None]:
-        with connection.transaction():
-            yield
+        # pipeline mode: BEGIN goes with the first statement, and deferred statements with the
+        # COMMIT, each in one round trip
+        with connection.pipeline() as pipeline, connection.transaction():
+            self._pipelines[id(connection)] = pipeline
+            try:
+                yield
+            finally:
+                self._pipelines.pop(id(connection), None)
 
     def _failure(self, error: Exception, doing: str) -> RegisterError | None:
         if not isinstance(error, psycopg.Error):
