@@ -125,7 +125,7 @@ def main() -> None:
     request = LetterRequest.from_json(REFERENCE.read_bytes())
     with Renderer(settings) as renderer:
         pdf = renderer.render_final(
-            request, number="1/ILMATE/PERTEK/I/2026", letter_date=date(2026, 1, 15),
+            request, number="1/ILMATE/PERTEK/XII/2026", letter_date=date(2026, 12, 1),
             verification_url=URL,
         ).pdf  # fmt: skip
 

@@ -181,7 +181,7 @@ def finals(renderer: Renderer) -> dict[str, bytes]:
         stem: renderer.render_final(
             load_request(EXAMPLES / f"{stem}.json"),
             number=f"999/TEST/{stem.split('-')[0].upper()}/2026",
-            letter_date=date(2026, 1, 15),
+            letter_date=date(2026, 12, 1),
             verification_url="https://verifikasi.example.test/tamper",
         ).pdf
         for stem in (HTML_STEM, DOCX_STEM)
