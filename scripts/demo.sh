@@ -7,7 +7,10 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 docgen services
 docgen templates check
-docgen render examples/*.json --out-dir out/drafts
+# the examples, their dates brought forward to today once they have aged (a letter is never
+# issued for a future decision, nor with a validity already past)
+python scripts/demo_examples.py out/examples > /dev/null
+docgen render out/examples/*.json --out-dir out/drafts
 echo "Drafts written to out/drafts/"
 # the demo PKI's timestamping authority, OCSP responder and CRLs, live on loopback, so that the
 # letters are signed at PAdES B-LTA (certs/demo-services.toml); stopped when the demo ends
@@ -32,5 +35,5 @@ export DOCGEN_CONFIG=certs/demo-services.toml
 docgen register init
 # issue every example (numbered, signed, recorded in out/register.sqlite3), then verify them all;
 # running the demo again issues nothing new: each request id returns the letter it already has
-docgen issue examples/*.json --out out/letters
+docgen issue out/examples/*.json --out out/letters
 docgen verify $(find out/letters -name '*.pdf' | sort)
