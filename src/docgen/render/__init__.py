@@ -53,7 +53,14 @@ class RenderedLetter:
 
 
 class Renderer(Closing):
-    """Renders letters for every service in the catalogue; build once, reuse, then close."""
+    """Renders letters for every service in the catalogue; build once, reuse, then close.
+
+    Shared by threads: each thread keeps its own WeasyPrint fonts and stylesheets, and the
+    converter lets one DOCX letter at a time through to its LibreOffice. Usable in processes
+    forked after it was built: a child makes its own converter state and LibreOffice (see
+    :class:`~docgen.render.converter.LibreOfficeConverter`), and :meth:`close` in a child stops
+    only the child's.
+    """
 
     def __init__(
         self,
