@@ -20,7 +20,7 @@ import os
 import threading
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
@@ -71,14 +71,6 @@ class Session:
         """
         self._backend._defer(self._connection, sql, parameters)
 
-    def later(self, sql: str, parameters: Sequence[object] = ()) -> Callable[[], list[Row]]:
-        """Run a query whose rows are read after the commit (call the result then).
-
-        PostgreSQL sends it with the commit, in one round trip: the locks it takes are released
-        without waiting for this process.
-        """
-        return self._backend._later(self._connection, sql, parameters)
-
     def one(self, sql: str, parameters: Sequence[object] = ()) -> Row | None:
         """Run a query; its first row, if any."""
         found = self.rows(sql, parameters)
@@ -127,13 +119,6 @@ class RegisterBackend(ABC):
     def _defer(self, connection: Any, sql: str, parameters: Sequence[object]) -> None:
         """Run a statement whose result is not needed (see :meth:`Session.defer`)."""
         self._execute(connection, sql, parameters)
-
-    def _later(
-        self, connection: Any, sql: str, parameters: Sequence[object]
-    ) -> Callable[[], list[Row]]:
-        """Run a query whose rows are read after the commit (see :meth:`Session.later`)."""
-        rows = self._execute(connection, sql, parameters)[0]
-        return lambda: rows
 
     @abstractmethod
     def _transaction(self, connection: Any) -> AbstractContextManager[None]:

@@ -52,6 +52,8 @@ def process_identity() -> str:
     return _process[1]
 
 
+_NOW = object()
+"""In a change: the register's current time."""
 _NEW_SERIES = "INSERT INTO series (series, last_seq) VALUES (?, 0) ON CONFLICT DO NOTHING"
 _TAKE_NUMBER = """
 WITH counter AS (
@@ -60,16 +62,17 @@ WITH counter AS (
     INSERT INTO letters (register_id, request_id, request_hash, series, seq, letter_number,
         service, directorate, applicant_nib, applicant, decision, issued_on, status,
         reserved_at, changed_at, owner)
-    SELECT ?, ?, ?, ?, last_seq, ? || last_seq || ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?
+    SELECT ?, ?, ?, ?, last_seq, ? || last_seq || ?, ?, ?, ?, ?, ?, ?, 'reserved',
+        statement_timestamp(), statement_timestamp(), ?
     FROM counter
-    RETURNING register_id, letter_number, seq
+    RETURNING *
 ), event AS (
     INSERT INTO letter_events (register_id, letter_number, event, at, node, process)
-    SELECT register_id, letter_number, 'reserved', ?, ?, ? FROM letter
+    SELECT register_id, letter_number, 'reserved', reserved_at, ?, ? FROM letter
 )
-SELECT seq, letter_number FROM letter
+SELECT * FROM letter
 """
-"""Take a number and record the reservation in one statement (PostgreSQL); no row: no series."""
+"""Take a number and record the reservation, one statement (PostgreSQL); no row: no series."""
 _MARK = "\x00seq\x00"
 
 
@@ -294,12 +297,37 @@ class Register:
     ) -> LetterRecord | None:
         """One attempt; None when the series had no counter yet (made now: attempt again)."""
         series = service.series(issued_on)
+        find = "SELECT * FROM letters WHERE request_id = ? AND status <> 'void'"
+        template = (
+            _number_template(service, issued_on) if self.backend.dialect == "postgresql" else None
+        )
+        if template is not None:
+            # PostgreSQL: a new request's number is taken and its reservation recorded by one
+            # statement, its own transaction, so the counter's lock is taken and released by
+            # the server alone, never held while it waits for this process. Two attempts at one
+            # request id cannot both succeed: the second breaks letters_live_request (Duplicate,
+            # and reserve looks again).
+            with self.backend.session() as db:
+                row = db.one(find, (request.request_id,))
+                if row is None:
+                    node, process = self._actor()
+                    taken = db.one(
+                        _TAKE_NUMBER,
+                        (
+                            series, uuid.uuid4().hex, request.request_id, request_hash, series,
+                            template[0], template[1], service.code, service.directorate_general,
+                            request.applicant.nib, request.applicant.name,
+                            request.decision.outcome.value, issued_on, self._owner(), node,
+                            process,
+                        ),
+                    )  # fmt: skip
+                    if taken is None:
+                        db.run(_NEW_SERIES, (series,))
+                        return None
+                    return letter_record(taken)
         with self.backend.session(write=True) as db:
             now = db.now()
-            row = db.one(
-                "SELECT * FROM letters WHERE request_id = ? AND status <> 'void'",
-                (request.request_id,),
-            )
+            row = db.one(find, (request.request_id,))
             if row is not None:
                 return self._existing(db, row, request, request_hash, now)
             record = LetterRecord(
@@ -325,28 +353,7 @@ class Register:
                 issued_at=None,
                 changed_at=now,
             )
-            template = _number_template(service, issued_on)
-            if db.dialect != "postgresql" or template is None:
-                return self._take_number(db, record, service)
-            # PostgreSQL: the counter's lock is taken and released by the server alone (one
-            # statement sent with the COMMIT), never held while waiting for this process
-            node, process = self._actor()
-            taken = db.later(
-                _TAKE_NUMBER,
-                (
-                    series, record.register_id, record.request_id, request_hash, series,
-                    template[0], template[1], record.service, record.directorate,
-                    record.applicant_nib, record.applicant, record.decision, issued_on, now, now,
-                    self._owner(), now, node, process,
-                ),
-            )  # fmt: skip
-        rows = taken()
-        if not rows:
-            with self.backend.session(write=True) as db:
-                db.run(_NEW_SERIES, (series,))
-            return None
-        seq = int(rows[0]["seq"])
-        return dataclasses.replace(record, seq=seq, letter_number=rows[0]["letter_number"])
+            return self._take_number(db, record, service)
 
     def _take_number(self, db: Session, record: LetterRecord, service: Service) -> LetterRecord:
         """Advance the series' counter and record the reservation, in ``db``'s transaction."""
@@ -444,34 +451,70 @@ class Register:
         signed_sha256: str | None = None,
     ) -> LetterRecord:
         """Record that the reserved letter was signed and written (by this reservation's owner)."""
-        with self.backend.session(write=True) as db:
-            now = db.now()
-            changed = db.one(
-                "UPDATE letters SET status = 'issued', pdf_sha256 = ?, signed_sha256 = ?, "
-                "pdf_path = ?, signer = ?, issued_at = ?, changed_at = ? "
-                "WHERE register_id = ? AND status = 'reserved' AND owner = ? RETURNING *",
-                (sha256, signed_sha256 or sha256, path, signer, now, now, register_id,
-                 self._owner()),
-            )  # fmt: skip
-            if changed is None:
-                raise self._refuse_change(db, register_id, "reserved")
-            record = letter_record(changed)
-            self._event(db, record, EventKind.ISSUED, now, f"signed by {signer}; SHA-256 {sha256}")
-            return record
+        return self._finish(
+            register_id,
+            {
+                "status": LetterStatus.ISSUED.value,
+                "pdf_sha256": sha256,
+                "signed_sha256": signed_sha256 or sha256,
+                "pdf_path": path,
+                "signer": signer,
+                "issued_at": _NOW,
+            },
+            EventKind.ISSUED,
+            f"signed by {signer}; SHA-256 {sha256}",
+        )
 
     def mark_void(self, register_id: str, reason: str) -> LetterRecord:
         """Record that a reserved letter failed; its number stays consumed."""
+        return self._finish(
+            register_id,
+            {"status": LetterStatus.VOID.value, "reason": reason},
+            EventKind.VOIDED,
+            reason,
+        )
+
+    def _finish(
+        self,
+        register_id: str,
+        changes: dict[str, object],
+        event: EventKind,
+        reason: str | None,
+    ) -> LetterRecord:
+        """End this process's reservation (issued or void), with its audit entry, atomically."""
+        changes = {**changes, "changed_at": _NOW}
+        where = "WHERE register_id = ? AND status = 'reserved' AND owner = ?"
+        if self.backend.dialect == "postgresql":
+            # one statement, its own transaction: one round trip
+            node, process = self._actor()
+            columns = ", ".join(
+                f"{c} = statement_timestamp()" if v is _NOW else f"{c} = ?"
+                for c, v in changes.items()
+            )
+            values = [v for v in changes.values() if v is not _NOW]
+            with self.backend.session() as db:
+                row = db.one(
+                    f"WITH letter AS (UPDATE letters SET {columns} {where} RETURNING *), "
+                    "event AS (INSERT INTO letter_events (register_id, letter_number, event, at, "
+                    "node, process, reason) SELECT register_id, letter_number, ?, changed_at, ?, "
+                    "?, ? FROM letter) SELECT * FROM letter",
+                    (*values, register_id, self._owner(), event.value, node, process, reason),
+                )
+                if row is None:
+                    raise self._refuse_change(db, register_id, "reserved")
+                return letter_record(row)
         with self.backend.session(write=True) as db:
             now = db.now()
-            changed = db.one(
-                "UPDATE letters SET status = 'void', reason = ?, changed_at = ? "
-                "WHERE register_id = ? AND status = 'reserved' AND owner = ? RETURNING *",
-                (reason, now, register_id, self._owner()),
+            columns = ", ".join(f"{c} = ?" for c in changes)
+            values = [now if v is _NOW else v for v in changes.values()]
+            row = db.one(
+                f"UPDATE letters SET {columns} {where} RETURNING *",
+                (*values, register_id, self._owner()),
             )
-            if changed is None:
+            if row is None:
                 raise self._refuse_change(db, register_id, "reserved")
-            record = letter_record(changed)
-            self._event(db, record, EventKind.VOIDED, now, reason)
+            record = letter_record(row)
+            self._event(db, record, event, now, reason)
             return record
 
     def revoke(self, letter_number: str, reason: str) -> LetterRecord:

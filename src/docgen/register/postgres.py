@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -148,12 +148,6 @@ class PostgresBackend(RegisterBackend):
         self, connection: psycopg.Connection[Row], sql: str, parameters: Sequence[object]
     ) -> None:
         self._send(connection, sql, parameters)
-
-    def _later(
-        self, connection: psycopg.Connection[Row], sql: str, parameters: Sequence[object]
-    ) -> Callable[[], list[Row]]:
-        cursor = self._send(connection, sql, parameters)
-        return cursor.fetchall  # its result arrives with the commit's
 
     @contextmanager
     def _transaction(self, connection: psycopg.Connection[Row]) -> Iterator[None]:
