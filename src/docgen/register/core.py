@@ -57,7 +57,10 @@ _NOW = object()
 _NEW_SERIES = "INSERT INTO series (series, last_seq) VALUES (?, 0) ON CONFLICT DO NOTHING"
 _TAKE_NUMBER = """
 WITH counter AS (
-    UPDATE series SET last_seq = last_seq + 1 WHERE series = ? RETURNING last_seq
+    UPDATE series SET last_seq = last_seq + 1
+    WHERE series = ?
+        AND NOT EXISTS (SELECT 1 FROM letters WHERE request_id = ? AND status <> 'void')
+    RETURNING last_seq
 ), letter AS (
     INSERT INTO letters (register_id, request_id, request_hash, series, seq, letter_number,
         service, directorate, applicant_nib, applicant, decision, issued_on, status,
@@ -72,7 +75,8 @@ WITH counter AS (
 )
 SELECT * FROM letter
 """
-"""Take a number and record the reservation, one statement (PostgreSQL); no row: no series."""
+"""Take a number and record the reservation, one statement (PostgreSQL); no row: the series
+has no counter yet, or the request a live letter."""
 _MARK = "\x00seq\x00"
 
 
@@ -307,24 +311,24 @@ class Register:
             # the server alone, never held while it waits for this process. Two attempts at one
             # request id cannot both succeed: the second breaks letters_live_request (Duplicate,
             # and reserve looks again).
+            node, process = self._actor()
             with self.backend.session() as db:
-                row = db.one(find, (request.request_id,))
-                if row is None:
-                    node, process = self._actor()
-                    taken = db.one(
-                        _TAKE_NUMBER,
-                        (
-                            series, uuid.uuid4().hex, request.request_id, request_hash, series,
-                            template[0], template[1], service.code, service.directorate_general,
-                            request.applicant.nib, request.applicant.name,
-                            request.decision.outcome.value, issued_on, self._owner(), node,
-                            process,
-                        ),
-                    )  # fmt: skip
-                    if taken is None:
-                        db.run(_NEW_SERIES, (series,))
-                        return None
+                taken = db.one(
+                    _TAKE_NUMBER,
+                    (
+                        series, request.request_id, uuid.uuid4().hex, request.request_id,
+                        request_hash, series, template[0], template[1], service.code,
+                        service.directorate_general, request.applicant.nib,
+                        request.applicant.name, request.decision.outcome.value, issued_on,
+                        self._owner(), node, process,
+                    ),
+                )  # fmt: skip
+                if taken is not None:
                     return letter_record(taken)
+                if db.one(find, (request.request_id,)) is None:
+                    db.run(_NEW_SERIES, (series,))  # the series' first number
+                    return None
+            # the request has a live letter: what to do with it is decided below
         with self.backend.session(write=True) as db:
             now = db.now()
             row = db.one(find, (request.request_id,))
