@@ -186,6 +186,16 @@ _process_dir: tuple[int, Path] | None = None
 _process_dir_lock = threading.Lock()
 
 
+def _new_process_dir_lock() -> None:
+    # a forked child must not inherit the lock held by another of the parent's threads at the
+    # fork: it would stay locked in the child forever
+    global _process_dir_lock
+    _process_dir_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_process_dir_lock)
+
+
 def process_temp_dir() -> Path:
     """The current process's own temporary folder under ``$TMPDIR``, made on first use.
 

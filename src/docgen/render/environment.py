@@ -6,6 +6,7 @@ the template check and a batch's main process need the environment but never ren
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import MutableMapping
@@ -35,7 +36,14 @@ class _TemplateSandbox(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any):
         super().__init__(**options)
         self._compiled: OrderedDict[str, jinja2.Template] = OrderedDict()
-        self._compiled_lock = threading.Lock()
+        self._compiled_locks: dict[int, threading.Lock] = {}
+
+    @property
+    def _compiled_lock(self) -> threading.Lock:
+        # one lock per process: a forked child must not inherit one that another of the
+        # parent's threads held at the fork (it would stay locked in the child forever);
+        # setdefault is atomic, so two threads of a new process agree on one lock
+        return self._compiled_locks.setdefault(os.getpid(), threading.Lock())
 
     def from_string(
         self,
