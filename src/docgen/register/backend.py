@@ -10,7 +10,10 @@ statements (one transaction at most), and gives it back, so a thread never share
 while it is in use and threads that come and go do not leave connections behind. The pool
 belongs to the process that opened it: a forked child never touches its parent's connections
 (it opens its own; the inherited ones are set aside, never used nor closed, because closing a
-PostgreSQL connection tells the server to end the session the parent is still using).
+PostgreSQL connection tells the server to end the session the parent is still using). This
+small pool rather than psycopg_pool: that one runs worker threads, which a forked child does not
+have, and SQLite needs the same per-process handling anyway. It keeps as many connections as
+the process had operations at once (a thread each, at most).
 """
 
 from __future__ import annotations

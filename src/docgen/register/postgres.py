@@ -1,10 +1,17 @@
 """The register in PostgreSQL: one register shared by the docgen processes of several machines.
 
-Numbers are taken inside the issuing transaction by updating the series' counter row, which
-holds that row's lock until the transaction ends: the processes of every machine take a series'
-numbers one at a time (other series are not held up), and a rolled-back transaction gives its
-number back untaken, so numbers are neither duplicated nor skipped. Times come from the
-server's clock, so that the machines' clocks cannot disagree about a reservation's lease.
+Numbers are taken inside the transaction that records the reservation, by updating the
+series' counter row, which holds that row's lock until the transaction ends: the processes of
+every machine take a series' numbers one at a time (other series are not held up), and a
+rolled-back transaction gives its number back untaken, so numbers are neither duplicated nor
+skipped. For a new request that transaction is a single statement (see ``_TAKE_NUMBER`` in
+:mod:`docgen.register.core`), so the lock is taken and released by the server alone and is
+never held while the server waits for a client; marking a letter issued or void is one
+statement too. Times come from the server's clock, so that the machines' clocks cannot disagree
+about a reservation's lease.
+
+Connections run in autocommit; a transaction of several statements runs in pipeline mode, so
+its ``BEGIN`` travels with its first statement and its deferred statements with its ``COMMIT``.
 
 The password never appears in the address: libpq reads it from ``PGPASSWORD`` or the password
 file ``PGPASSFILE`` (``~/.pgpass``), or docgen from ``password_file``. Messages show the address
