@@ -265,7 +265,8 @@ class RegisterSettings(_Settings):
     """The letter register: a SQLite file (``path``), or a PostgreSQL database (``url``)."""
 
     path: ConfigPath = Field(default_factory=lambda: data_home() / "register.sqlite3")
-    """SQLite file of the register; by default ``register.sqlite3`` in the data folder."""
+    """SQLite file of the register; by default ``register.sqlite3`` in the data folder. The
+    embedded default, for the processes of one machine."""
     url: str = ""
     """PostgreSQL database of the register, shared by several machines:
     ``postgresql://user@host:5432/docgen`` (libpq's address; ``?host=/run/postgresql`` for a
