@@ -30,7 +30,11 @@ def _run(*command: str) -> str:
 
 def page_one(pdf: bytes, folder: Path) -> str:
     """The text of page 1 as pdftotext reads it, white space collapsed to single spaces."""
-    text = _run("pdftotext", "-enc", "UTF-8", "-f", "1", "-l", "1", str(_write(pdf, folder)), "-")
+    # -raw: in the order the page draws it, so an overlay's text stays in one piece even where
+    # it lies over the letter's own text
+    text = _run(
+        "pdftotext", "-raw", "-enc", "UTF-8", "-f", "1", "-l", "1", str(_write(pdf, folder)), "-"
+    )
     return " ".join(text.split())
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from docgen.catalogue import Service
 from docgen.errors import (
+    DocgenError,
     LetterInProgress,
     RegisterError,
     RequestConflict,
@@ -435,13 +436,15 @@ class Register:
             raise UnknownLetter(f"No register record {register_id}")
         return letter_record(row)
 
-    def _refuse_change(self, db: Session, register_id: str, expected: str) -> RegisterError:
+    def _refuse_change(self, db: Session, register_id: str, expected: str) -> DocgenError:
         record = self._get(db, register_id)
         if record.status.value == expected:
-            return RegisterError(
+            # retryable: the process that took it over issues the letter, and asking again
+            # returns that letter
+            return LetterInProgress(
                 f"The reservation of letter {record.letter_number} was taken over by another "
                 "process (this one's lease ran out, or it was presumed gone); this attempt is "
-                "abandoned"
+                "abandoned: run it again to get the letter the other process issues"
             )
         return RegisterError(f"Register record {register_id} is no longer {expected}")
 
