@@ -168,10 +168,11 @@ def test_another_node_takes_a_reservation_over_only_after_the_lease(
     assert event.event is EventKind.TAKEN_OVER and event.node == "node-b"
     assert "lease ran out" in (event.reason or "") and "node-a:" in (event.reason or "")
 
-    # the former owner can no longer finish it, nor void it; the new owner can
-    with pytest.raises(RegisterError, match="taken over"):
+    # the former owner can no longer finish it, nor void it (retryable: asking again returns
+    # the letter the new owner issues); the new owner can
+    with pytest.raises(LetterInProgress, match="taken over"):
         node_a.mark_issued(held.register_id, sha256="c" * 64, path="/c.pdf", signer="S")
-    with pytest.raises(RegisterError, match="taken over"):
+    with pytest.raises(LetterInProgress, match="taken over"):
         node_a.mark_void(held.register_id, "late")
     done = node_b.mark_issued(held.register_id, sha256="c" * 64, path="/c.pdf", signer="S")
     assert done.status is LetterStatus.ISSUED and node_a.counters() == {"ILMATE/2026": 1}
