@@ -28,6 +28,8 @@ from types import TracebackType
 import psycopg
 import pytest
 
+from docgen.files import process_start
+
 __all__ = ["PostgresServer", "pg_bindir", "postgres_database", "postgres_session"]
 
 _UNPRIVILEGED = "nobody"
@@ -59,7 +61,10 @@ class PostgresServer:
         self.bindir = pg_bindir()
         self.durable = durable
         self.user = user
-        self.folder = Path(tempfile.mkdtemp(prefix="docgen-pg-"))
+        _remove_orphans(self.bindir)
+        # named after the process that owns it, so that a later run can tell it was left behind
+        pid = os.getpid()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"docgen-pg-{pid}-{process_start(pid)}-"))
         self.data = self.folder / "data"
         self.port = 5432  # only names the socket file: nothing listens on TCP
         self._run_as: list[str] = []
@@ -137,6 +142,24 @@ class PostgresServer:
         trace: TracebackType | None,
     ) -> None:
         self.remove()
+
+
+def _remove_orphans(bindir: Path) -> None:
+    """Stop and remove the servers of test runs that were killed before they could."""
+    for folder in Path(tempfile.gettempdir()).glob("docgen-pg-*-*-*"):
+        _, _, pid, started, _ = folder.name.split("-", 4)
+        if pid.isdigit() and process_start(int(pid)) == started:
+            continue  # its run is still going
+        if (folder / "data" / "postmaster.pid").exists():
+            owner = folder.stat()
+            run_as = []
+            if os.geteuid() == 0 and owner.st_uid != 0:
+                run_as = ["setpriv", f"--reuid={owner.st_uid}", f"--regid={owner.st_gid}"]
+                run_as += ["--clear-groups", "--"]
+            stop = [*run_as, str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-m", "immediate"]
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                subprocess.run([*stop, "-w", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", name="postgres")
