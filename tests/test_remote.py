@@ -87,7 +87,9 @@ class OtherDocumentService(FakeBsre):
         self.other = other
 
     def sign_pdf(self, pdf: bytes, *, nik: str, passphrase: str, field: SignatureField) -> bytes:
-        return super().sign_pdf(self.other, nik=nik, passphrase=passphrase, field=field)
+        # on its first page: the other document may be shorter than the one sent
+        first = SignatureField(field.name, 0, field.box)
+        return super().sign_pdf(self.other, nik=nik, passphrase=passphrase, field=first)
 
 
 class WrongFieldService(FakeBsre):
