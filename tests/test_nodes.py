@@ -36,10 +36,10 @@ from tests.postgres import PostgresServer, postgres_database, postgres_session  
 
 DOCGEN = Path(sys.executable).with_name("docgen")
 HTML = [EXAMPLES / "ilmate-pertek-baja-approved.json", EXAMPLES / "agro-rekom-garam-approved.json"]
-COUNT = 120
-NODE_A = range(0, 90)
-NODE_B = range(30, COUNT)
-LEASE = 4.0
+COUNT = 80
+NODE_A = range(0, 60)
+NODE_B = range(20, COUNT)
+LEASE = 6.0
 
 
 def _request(index: int) -> dict[str, Any]:
@@ -226,7 +226,7 @@ def test_a_postgresql_restart_mid_batch_fails_records_retryably_and_a_rerun_comp
 ) -> None:
     table = _register_table(postgres_url, tmp_path / "unused.sqlite3")
     open_register(_settings(table, tmp_path, "setup"), create=True).close()
-    config, source = _node(tmp_path, "node-a", table, range(40))
+    config, source = _node(tmp_path, "node-a", table, range(24))
     node = _Node(config, source)
     try:
         while len(_manifest(config)) < 5 and node.process.poll() is None:
@@ -236,7 +236,7 @@ def test_a_postgresql_restart_mid_batch_fails_records_retryably_and_a_rerun_comp
     finally:
         node.kill()
     first = _manifest(config)
-    assert len(first) == 40, "the batch went on to the end"
+    assert len(first) == 24, "the batch went on to the end"
     failed = [row for row in first if row["status"] == "failed"]
     assert all(row["retryable"] for row in failed), failed
     assert {row["status"] for row in first} <= {"issued", "failed"}
@@ -248,7 +248,7 @@ def test_a_postgresql_restart_mid_batch_fails_records_retryably_and_a_rerun_comp
         rerun.kill()
     rows = _manifest(config)
     statuses = Counter(row["status"] for row in rows)
-    assert sum(statuses.values()) == 40 and set(statuses) <= {"issued", "already_issued"}
+    assert sum(statuses.values()) == 24 and set(statuses) <= {"issued", "already_issued"}
     # what failed is issued now (or was, if only the confirmation of its commit was lost)
     assert statuses["issued"] <= len(failed)
     register = open_register(_settings(table, tmp_path, "check"))
@@ -257,6 +257,6 @@ def test_a_postgresql_restart_mid_batch_fails_records_retryably_and_a_rerun_comp
     finally:
         register.close()
     issued = [r for r in records if r.status is LetterStatus.ISSUED]
-    assert sorted(r.request_id for r in issued) == [f"NODE-{i:03d}" for i in range(40)]
+    assert sorted(r.request_id for r in issued) == [f"NODE-{i:03d}" for i in range(24)]
     assert not [r for r in records if r.status is LetterStatus.RESERVED]
     assert all(r.reason for r in records if r.status is LetterStatus.VOID)

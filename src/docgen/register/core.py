@@ -438,15 +438,24 @@ class Register:
 
     def _refuse_change(self, db: Session, register_id: str, expected: str) -> DocgenError:
         record = self._get(db, register_id)
-        if record.status.value == expected:
-            # retryable: the process that took it over issues the letter, and asking again
-            # returns that letter
-            return LetterInProgress(
-                f"The reservation of letter {record.letter_number} was taken over by another "
-                "process (this one's lease ran out, or it was presumed gone); this attempt is "
-                "abandoned: run it again to get the letter the other process issues"
+        if expected != LetterStatus.RESERVED.value:
+            return RegisterError(
+                f"Letter {record.letter_number} is no longer {expected} "
+                f"(another process marked it {record.status.value})"
             )
-        return RegisterError(f"Register record {register_id} is no longer {expected}")
+        # this process's reservation passed to another (its lease ran out, or it was presumed
+        # gone), which issues the letter or has already finished with it: retryable, since
+        # asking again returns that letter
+        done = (
+            ""
+            if record.status.value == expected
+            else f", which has marked it {record.status.value}"
+        )
+        return LetterInProgress(
+            f"The reservation of letter {record.letter_number} was taken over by another "
+            f"process{done} (this one's lease ran out, or it was presumed gone); this attempt "
+            "is abandoned: run it again to get the letter"
+        )
 
     def mark_issued(
         self,
