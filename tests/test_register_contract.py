@@ -9,32 +9,32 @@ object that opened them.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from docgen.catalogue import Catalogue, Service
+from docgen.catalogue import Service
 from docgen.errors import LetterInProgress, RegisterError, RequestConflict, UnknownLetter
 from docgen.files import process_start
-from docgen.models import LetterRequest
 from docgen.pipeline import request_hash
 from docgen.register import EventKind, LetterStatus, Register
-from tests.helpers import EXAMPLES
 from tests.postgres import (  # noqa: F401  (fixtures)
     PostgresServer,
     postgres_database,
     postgres_session,
 )
-
-HTML_EXAMPLE = EXAMPLES / "ilmate-pertek-baja-approved.json"
-TODAY = date(2026, 3, 2)
+from tests.registers import (  # noqa: F401  (fixture)
+    TODAY,
+    request_for,
+    reserve,
+    service_fixture,
+)
 
 Opener = Callable[..., Register]
 
@@ -63,44 +63,27 @@ def opener(location: str | Path) -> Iterator[Opener]:
         register.close()
 
 
-def _request(request_id: str, **changes: Any) -> LetterRequest:
-    data = json.loads(HTML_EXAMPLE.read_text("utf-8"))
-    data["request_id"] = request_id
-    data.update(changes)
-    return LetterRequest.from_mapping(data)
-
-
-@pytest.fixture(scope="module")
-def service(catalogue: Catalogue) -> Service:
-    return catalogue.get(_request("x").service)
-
-
-def _reserve(register: Register, service: Service, request_id: str) -> Any:
-    request = _request(request_id)
-    return register.reserve(request, service, request_hash(request), issued_on=TODAY)
-
-
 def test_numbers_are_sequential_idempotent_and_never_reused(
     opener: Opener, service: Service
 ) -> None:
     register = opener()
-    first = _reserve(register, service, "R-1")
-    second = _reserve(register, service, "R-2")
+    first = reserve(register, service, "R-1")
+    second = reserve(register, service, "R-2")
     assert (first.seq, second.seq) == (1, 2)
     assert first.series == "ILMATE/2026" and first.status is LetterStatus.RESERVED
 
     issued = register.mark_issued(first.register_id, sha256="a" * 64, path="/x.pdf", signer="S")
     assert issued.status is LetterStatus.ISSUED and issued.issued_at is not None
-    again = _reserve(register, service, "R-1")  # the same request: the letter already issued
+    again = reserve(register, service, "R-1")  # the same request: the letter already issued
     assert (again.register_id, again.status) == (first.register_id, LetterStatus.ISSUED)
 
-    changed = _request("R-1", subject="Another subject")
+    changed = request_for("R-1", subject="Another subject")
     with pytest.raises(RequestConflict, match="different content"):
         register.reserve(changed, service, request_hash(changed), issued_on=TODAY)
 
     void = register.mark_void(second.register_id, "signing failed")
     assert (void.status, void.reason) == (LetterStatus.VOID, "signing failed")
-    retried = _reserve(register, service, "R-2")  # a void attempt's number is never given again
+    retried = reserve(register, service, "R-2")  # a void attempt's number is never given again
     assert retried.seq == 3 and retried.register_id != second.register_id
     assert register.counters() == {"ILMATE/2026": 3}
 
@@ -116,11 +99,11 @@ def test_numbers_are_sequential_idempotent_and_never_reused(
 
 def test_every_change_is_in_the_append_only_audit_trail(opener: Opener, service: Service) -> None:
     register = opener(node="node-a")
-    first = _reserve(register, service, "A-1")
+    first = reserve(register, service, "A-1")
     register.mark_issued(first.register_id, sha256="b" * 64, path="/a.pdf", signer="Signer")
     register.revoke(first.letter_number, "wrong applicant")
     register.record_file_completed(first.register_id, "/a.pdf")
-    second = _reserve(register, service, "A-2")
+    second = reserve(register, service, "A-2")
     register.mark_void(second.register_id, "converter crashed")
 
     history = register.history(first.letter_number)
@@ -157,12 +140,12 @@ def test_another_node_takes_a_reservation_over_only_after_the_lease(
 ) -> None:
     node_a = opener(node="node-a")
     node_b = opener(node="node-b", lease=timedelta(seconds=1))
-    held = _reserve(node_a, service, "L-1")
+    held = reserve(node_a, service, "L-1")
     with pytest.raises(LetterInProgress, match="being issued by another process"):
-        _reserve(node_b, service, "L-1")  # node A's process may be alive: B cannot know
+        reserve(node_b, service, "L-1")  # node A's process may be alive: B cannot know
 
     time.sleep(1.1)
-    taken = _reserve(node_b, service, "L-1")
+    taken = reserve(node_b, service, "L-1")
     assert (taken.register_id, taken.seq) == (held.register_id, 1)
     event = node_b.history(held.letter_number)[-1]
     assert event.event is EventKind.TAKEN_OVER and event.node == "node-b"
@@ -180,7 +163,7 @@ def test_another_node_takes_a_reservation_over_only_after_the_lease(
 
 def _reserve_and_die(location: str | Path, service: Service, request_id: str) -> None:
     """Forked child: reserve a number, then end without issuing it (a crash)."""
-    _reserve(Register(location), service, request_id)
+    reserve(Register(location), service, request_id)
     os._exit(0)
 
 
@@ -197,7 +180,7 @@ def test_the_same_node_takes_over_at_once_when_the_owner_process_is_gone(
     (crashed,) = register.records()
     assert crashed.status is LetterStatus.RESERVED
 
-    taken = _reserve(register, service, "D-1")  # the lease is long, but its process is gone
+    taken = reserve(register, service, "D-1")  # the lease is long, but its process is gone
     assert (taken.register_id, taken.seq) == (crashed.register_id, 1)
     events = register.history(crashed.letter_number)
     assert [e.event for e in events] == [EventKind.RESERVED, EventKind.TAKEN_OVER]
@@ -211,7 +194,7 @@ def _reserve_many(
     """Forked child: uses the register object its parent opened (never its connections)."""
     start.wait()
     for index in range(count):
-        record = _reserve(register, service, f"{prefix}-{index}")
+        record = reserve(register, service, f"{prefix}-{index}")
         register.mark_issued(record.register_id, sha256=f"{prefix}{index}", path="-", signer="-")
     os._exit(0)
 
@@ -245,7 +228,7 @@ def _attempt(register: Register, service: Service, start: Any, outcomes: Any) ->
     """Forked child: one attempt at the request every child tries at the same moment."""
     start.wait()
     try:
-        outcomes.put(_reserve(register, service, "SAME").register_id)
+        outcomes.put(reserve(register, service, "SAME").register_id)
     except LetterInProgress:
         outcomes.put("in progress")
     except Exception as error:  # reported to the test, which fails on it
@@ -259,7 +242,7 @@ def test_simultaneous_attempts_at_one_request_reserve_one_number(
     opener: Opener, service: Service
 ) -> None:
     register = opener()
-    _reserve(register, service, "FIRST")  # the series exists: the attempts race for a number
+    reserve(register, service, "FIRST")  # the series exists: the attempts race for a number
     context = multiprocessing.get_context("fork")
     start, outcomes = context.Event(), context.Queue()
     workers = [

@@ -4,31 +4,27 @@ is; export from SQLite and import into PostgreSQL (and back) keep every row, wit
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-from docgen.catalogue import Catalogue, Service
+from docgen.catalogue import Service
 from docgen.cli import main
 from docgen.errors import RegisterError
-from docgen.models import LetterRequest
-from docgen.pipeline import request_hash
 from docgen.register import SCHEMA_VERSION, EventKind, LetterStatus, Register
-from tests.helpers import EXAMPLES
 from tests.postgres import (  # noqa: F401  (fixtures)
     PostgresServer,
     postgres_database,
     postgres_session,
 )
-
-HTML_EXAMPLE = EXAMPLES / "ilmate-pertek-baja-approved.json"
-TODAY = date(2026, 3, 2)
+from tests.registers import (  # noqa: F401  (fixture)
+    reserve,
+    service_fixture,
+)
 
 # the schema of the first docgen releases, before owners, signed-revision hashes and versions
 _FIRST_SCHEMA = """
@@ -53,22 +49,6 @@ INSERT INTO letters VALUES ('id2', 'OLD-2', 'h2', 'ILMATE/2025', 2, '2/ILMATE/PE
     'void', 'signing failed', NULL, NULL, NULL, '2025-12-01T03:00:00+00:00', NULL,
     '2025-12-01T03:00:01+00:00');
 """
-
-
-def _request(request_id: str) -> LetterRequest:
-    data = json.loads(HTML_EXAMPLE.read_text("utf-8"))
-    data["request_id"] = request_id
-    return LetterRequest.from_mapping(data)
-
-
-@pytest.fixture(scope="module")
-def service(catalogue: Catalogue) -> Service:
-    return catalogue.get(_request("x").service)
-
-
-def _reserve(register: Register, service: Service, request_id: str) -> Any:
-    request = _request(request_id)
-    return register.reserve(request, service, request_hash(request), issued_on=TODAY)
 
 
 def _docgen(tmp_path: Path, location: str | Path, *args: str) -> Result:
@@ -112,7 +92,7 @@ def test_an_older_sqlite_register_is_migrated_on_purpose_keeping_its_letters(
         assert recorded.reason == "state when the audit trail began: issued"
         assert recorded.at == old_issued.changed_at
         assert register.counters() == {"ILMATE/2025": 2}
-        assert _reserve(register, service, "NEW-1").seq == 1  # a new series: ILMATE/2026
+        assert reserve(register, service, "NEW-1").seq == 1  # a new series: ILMATE/2026
         assert register.by_sha256("aa") == old_issued
     with sqlite3.connect(path) as db:
         versions = [row[0] for row in db.execute("SELECT version FROM schema_version")]
@@ -145,7 +125,7 @@ def test_export_from_sqlite_import_into_postgresql_and_back_keeps_everything(
     source = tmp_path / "register.sqlite3"
     with Register.create(source, node="node-a") as register:
         for index in range(6):
-            record = _reserve(register, service, f"T-{index}")
+            record = reserve(register, service, f"T-{index}")
             if index % 3 == 0:
                 register.mark_void(record.register_id, f"failure {index}")
             else:
@@ -153,7 +133,7 @@ def test_export_from_sqlite_import_into_postgresql_and_back_keeps_everything(
                     record.register_id, sha256=f"{index:064x}", path=f"/l/{index}.pdf", signer="S"
                 )
         register.revoke("2/ILMATE/PERTEK/III/2026", "issued in error")
-        _reserve(register, service, "T-reserved")  # a reservation in progress moves too
+        reserve(register, service, "T-reserved")  # a reservation in progress moves too
         records, counters, events = register.records(), register.counters(), register.events()
 
     exported = _docgen(tmp_path, source, "register", "export", str(tmp_path / "register.jsonl"))
@@ -173,9 +153,9 @@ def test_export_from_sqlite_import_into_postgresql_and_back_keeps_everything(
         assert copy.counters() == counters
         assert copy.events() == events
         # numbering and the audit trail go on where the SQLite register stopped
-        taken = _reserve(copy, service, "T-reserved")  # lease 0: node-b takes it over
+        taken = reserve(copy, service, "T-reserved")  # lease 0: node-b takes it over
         assert taken.seq == 7 and copy.events()[-1].id == events[-1].id + 1
-        assert _reserve(copy, service, "T-next").seq == 8
+        assert reserve(copy, service, "T-next").seq == 8
 
     refused = _docgen(
         tmp_path, postgres_url, "register", "import", str(tmp_path / "register.jsonl")
@@ -200,7 +180,7 @@ def test_a_damaged_export_is_refused_and_nothing_is_imported(
 ) -> None:
     source = tmp_path / "register.sqlite3"
     with Register.create(source) as register:
-        record = _reserve(register, service, "D-1")
+        record = reserve(register, service, "D-1")
         register.mark_issued(record.register_id, sha256="f" * 64, path="/x.pdf", signer="S")
     exported = _docgen(tmp_path, source, "register", "export", str(tmp_path / "e.jsonl"))
     assert exported.exit_code == 0, exported.output

@@ -4,16 +4,13 @@ the Issuer, the Verifier and the commands use the register the settings name.
 
 from __future__ import annotations
 
-import json
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from docgen.catalogue import Catalogue, Service
+from docgen.catalogue import Service
 from docgen.cli import main
 from docgen.config import Settings
 from docgen.errors import (
@@ -24,76 +21,60 @@ from docgen.errors import (
     is_retryable,
 )
 from docgen.files import pending_path
-from docgen.models import LetterRequest
-from docgen.pipeline import Issuer, request_hash
+from docgen.pipeline import Issuer
 from docgen.register import EventKind, LetterStatus, Register, open_register
 from docgen.register.postgres import scrub
 from docgen.render import Renderer
 from docgen.reports import IssueOutcome
 from docgen.verify import Verifier
-from tests.helpers import EXAMPLES
 from tests.postgres import (  # noqa: F401  (fixtures)
     PostgresServer,
     postgres_database,
     postgres_session,
 )
-
-HTML_EXAMPLE = EXAMPLES / "ilmate-pertek-baja-approved.json"
-TODAY = date(2026, 3, 2)
-
-
-def _request(request_id: str) -> LetterRequest:
-    data = json.loads(HTML_EXAMPLE.read_text("utf-8"))
-    data["request_id"] = request_id
-    return LetterRequest.from_mapping(data)
-
-
-@pytest.fixture(scope="module")
-def service(catalogue: Catalogue) -> Service:
-    return catalogue.get(_request("x").service)
-
-
-def _reserve(register: Register, service: Service, request_id: str) -> Any:
-    request = _request(request_id)
-    return register.reserve(request, service, request_hash(request), issued_on=TODAY)
+from tests.registers import (  # noqa: F401  (fixture)
+    request_for,
+    reserve,
+    service_fixture,
+)
 
 
 def test_a_restarted_server_fails_one_operation_retryably_and_the_retry_succeeds(
     postgres: PostgresServer, postgres_url: str, service: Service
 ) -> None:
     with Register(postgres_url, create=True) as register:
-        assert _reserve(register, service, "P-1").seq == 1
+        assert reserve(register, service, "P-1").seq == 1
         postgres.restart()  # ends the register's open session
         with pytest.raises(RegisterUnavailable, match="ended the connection") as caught:
-            _reserve(register, service, "P-2")
+            reserve(register, service, "P-2")
         assert is_retryable(caught.value) and caught.value.exit_code == 69
-        assert _reserve(register, service, "P-2").seq == 2  # the failed attempt took nothing
+        assert reserve(register, service, "P-2").seq == 2  # the failed attempt took nothing
 
         postgres.stop()
         try:
             with pytest.raises(RegisterUnavailable, match="could not be reached") as down:
-                _reserve(register, service, "P-3")
+                reserve(register, service, "P-3")
             assert is_retryable(down.value)
         finally:
             postgres.start()
-        assert _reserve(register, service, "P-3").seq == 3
+        assert reserve(register, service, "P-3").seq == 3
         assert [r.seq for r in register.records()] == [1, 2, 3]
 
 
 def test_a_lock_held_too_long_is_register_busy(postgres_url: str, service: Service) -> None:
     with Register(postgres_url, create=True) as register:
-        _reserve(register, service, "B-1")
+        reserve(register, service, "B-1")
         with psycopg.connect(postgres_url) as holder:  # another node, mid-transaction
             holder.execute("UPDATE series SET last_seq = last_seq WHERE series = 'ILMATE/2026'")
             waiting = Register(postgres_url, timeout=0.3)
             try:
                 with pytest.raises(RegisterBusy, match="held its lock too long") as caught:
-                    _reserve(waiting, service, "B-2")
+                    reserve(waiting, service, "B-2")
                 assert is_retryable(caught.value)
             finally:
                 waiting.close()
             holder.rollback()
-        assert _reserve(register, service, "B-2").seq == 2
+        assert reserve(register, service, "B-2").seq == 2
 
 
 def test_the_password_never_appears_in_settings_or_messages(
@@ -155,7 +136,7 @@ def test_issue_verify_revoke_and_history_on_postgresql(
     assert made.exit_code == 0, made.output
     assert "Created the register postgresql://" in made.output
     settings = _settings(tmp_path, postgres_url)
-    request = _request("PG-LETTER-1")
+    request = request_for("PG-LETTER-1")
     with Issuer(settings, renderer=renderer) as issuer:
         letter = issuer.issue(request)
         # a crash after recording, before the rename: the next attempt completes it
