@@ -109,23 +109,27 @@ def _statuses(settings: Settings) -> Counter[LetterStatus]:
         register.close()
 
 
-def test_eight_threads_sharing_one_issuer_issue_200_b_lta_letters(
+THREAD_LETTERS = 120  # the field report's failures came within 24 letters from 8 threads
+
+
+def test_eight_threads_sharing_one_issuer_issue_many_b_lta_letters(
     lta_issuer: Issuer, lta_settings: Settings
 ) -> None:
-    """200 letters, one in four a DOCX one: all issued, none voided, no thread hangs.
+    """120 letters, one in four a DOCX one: all issued, none voided, no thread hangs.
 
     Before, threads shared one validation context whose fetchers kept asyncio events of the
     event loop that made them: letters were voided ("bound to a different event loop") and a
     thread could wait for ever with its number reserved.
     """
     requests = [
-        _request(DOCX if index % 4 == 0 else HTML, f"THREADS-{index:03d}") for index in range(200)
+        _request(DOCX if index % 4 == 0 else HTML, f"THREADS-{index:03d}")
+        for index in range(THREAD_LETTERS)
     ]
     calls = [lambda request=request: lta_issuer.issue(request) for request in requests]
     letters = _in_threads(calls, threads=8, seconds=240)
-    assert [letter.outcome for letter in letters] == [IssueOutcome.ISSUED] * 200
-    assert len({letter.letter_number for letter in letters}) == 200
-    assert _statuses(lta_settings) == {LetterStatus.ISSUED: 200}
+    assert [letter.outcome for letter in letters] == [IssueOutcome.ISSUED] * THREAD_LETTERS
+    assert len({letter.letter_number for letter in letters}) == THREAD_LETTERS
+    assert _statuses(lta_settings) == {LetterStatus.ISSUED: THREAD_LETTERS}
 
 
 def _docgen_children() -> set[int]:

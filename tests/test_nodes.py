@@ -36,9 +36,9 @@ from tests.postgres import PostgresServer, postgres_database, postgres_session  
 
 DOCGEN = Path(sys.executable).with_name("docgen")
 HTML = [EXAMPLES / "ilmate-pertek-baja-approved.json", EXAMPLES / "agro-rekom-garam-approved.json"]
-COUNT = 80
-NODE_A = range(0, 60)
-NODE_B = range(20, COUNT)
+COUNT = 48
+NODE_A = range(0, 36)
+NODE_B = range(12, COUNT)
 LEASE = 6.0
 
 
