@@ -30,6 +30,7 @@ from docgen.render import Renderer
 from docgen.reports import IssuedLetter, IssueOutcome, Verdict
 from docgen.verify import IsolatedVerifier, Verifier
 from tests.helpers import EXAMPLES
+from tests.test_batch import _processes
 
 T = TypeVar("T")
 
@@ -134,31 +135,16 @@ def test_eight_threads_sharing_one_issuer_issue_many_b_lta_letters(
 
 def _docgen_children() -> set[int]:
     """Processes whose parent is this one (forked children, LibreOffices it started)."""
-    children = set()
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
-                children.add(int(entry.name))
-    return children
+    return {pid for pid, (_, parent, _) in _processes().items() if parent == os.getpid()}
 
 
 def _libreoffices_of(pid: int) -> set[int]:
     """LibreOffice processes started by process ``pid``."""
-    found = set()
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            name, rest = stat.split(" (", 1)[1].rsplit(")", 1)
-            if int(rest.split()[1]) == pid and name.startswith("soffice"):
-                found.add(int(entry.name))
-    return found
+    return {
+        child
+        for child, (name, parent, _) in _processes().items()
+        if parent == pid and name.startswith("soffice")
+    }
 
 
 def test_an_issuer_warmed_before_a_fork_issues_html_and_docx_letters_in_the_children(
