@@ -39,11 +39,10 @@ class Archiver:
         """
         self._verifier = verifier or Verifier.from_settings(settings)
         self._services = TrustServices(settings)
-        if self._services.timestamper is None:
+        if not self._services.timestamps:
             raise ConfigError(
                 "Refreshing archived letters needs a timestamping authority (signing.timestamp_url)"
             )
-        self._stamper = PdfTimeStamper(self._services.timestamper)
 
     def refresh(self, pdf: bytes) -> bytes:
         """The letter with new validation data and a new document timestamp appended.
@@ -65,7 +64,8 @@ class Archiver:
             raise SigningError(f"This letter does not verify, so it is not refreshed: {reasons}")
 
         def extend() -> bytes:
-            out = self._stamper.update_archival_timestamp_chain(
+            stamper = PdfTimeStamper(self._services.timestamper())  # per refresh, per thread
+            out = stamper.update_archival_timestamp_chain(
                 PdfFileReader(io.BytesIO(pdf), strict=False),
                 self._services.validation_context(),
                 in_place=False,

@@ -12,13 +12,15 @@ line — and never appear in a message.
 Example::
 
     backend = open_backend(settings.signing.keys["ILMATE"])
-    backend.signer        # a pyHanko Signer, ready to use from any thread
+    signer = backend.signer.for_letter()   # a pyHanko Signer for one letter, in any thread
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from asn1crypto import x509
 from cryptography.hazmat.primitives import serialization
@@ -33,9 +35,11 @@ from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_p
 
 from docgen.config import KeySettings
 from docgen.errors import SigningError
+from docgen.sign.copies import fresh
 from docgen.sign.passphrase import PassphrasePrompt, read_passphrase
 
 __all__ = [
+    "LetterSigner",
     "LocalKeySigner",
     "PassphrasePrompt",
     "SignerBackend",
@@ -45,7 +49,33 @@ __all__ = [
 ]
 
 
-class LocalKeySigner(Signer):
+class LetterSigner(Signer):
+    """A pyHanko signer that gives each letter a copy with certificates of its own.
+
+    The key (or token session) is shared; the certificates are not, since asn1crypto objects
+    must not be parsed by two threads (see :mod:`docgen.sign.copies`). The shared signer's
+    certificates are only ever copied, never parsed, once it is in use.
+    """
+
+    def for_letter(self) -> Self:
+        """A copy of this signer for one letter, to be used in the calling thread only."""
+        certificate = self.signing_cert
+        mechanism = self.signature_mechanism
+        registry = SimpleCertificateStore()
+        registry.register_multiple([fresh(known) for known in self.cert_registry])
+        own = copy.copy(self)
+        Signer.__init__(
+            own,
+            prefer_pss=self.prefer_pss,
+            embed_roots=self.embed_roots,
+            signature_mechanism=fresh(mechanism) if mechanism is not None else None,
+            signing_cert=fresh(certificate) if certificate is not None else None,
+            cert_registry=registry,
+        )
+        return own
+
+
+class LocalKeySigner(LetterSigner):
     """A pyHanko signer around a private key parsed once and kept in memory."""
 
     def __init__(
@@ -81,8 +111,8 @@ class LocalKeySigner(Signer):
 class SignerBackend:
     """A ready signer and a description of who signs with it."""
 
-    signer: Signer
-    """The pyHanko signer."""
+    signer: LetterSigner
+    """The pyHanko signer (each letter signs with :meth:`LetterSigner.for_letter`)."""
     subject: str
     """The signing certificate's subject, as people read it."""
     kind: str

@@ -52,7 +52,8 @@ from docgen.errors import ConfigError, SigningError
 from docgen.formatting import tanggal
 from docgen.models import Signatory
 from docgen.render.pdf import draw_on_page, keep_xmp_metadata, page_count, page_size
-from docgen.sign.backends import SignerBackend
+from docgen.sign.backends import LetterSigner, SignerBackend
+from docgen.sign.copies import fresh_all, keep_all
 from docgen.sign.remote import RemoteBackend, SignatureField, accept_signed_pdf
 from docgen.sign.services import TrustServices
 
@@ -175,9 +176,9 @@ def _appearance(heading: str, name: str, position: str, when: str) -> bytes:
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 
 
-def _owner(backend: SignerBackend) -> str:
+def _owner(signer: LetterSigner, backend: SignerBackend) -> str:
     """Whose revocation data a letter embeds: its signing certificate's, by fingerprint."""
-    certificate = backend.signer.signing_cert
+    certificate = signer.signing_cert
     return certificate.sha256.hex() if certificate is not None else backend.subject
 
 
@@ -215,11 +216,11 @@ class PadesSigner:
         self.level = resolve_level(settings)
         self._services = TrustServices(settings)
         self._warned = False
-        self._roots = [
+        self._roots = keep_all(
             certificate
             for path in settings.verification.trust
             for certificate in load_certs_from_pemder([str(path)])
-        ]
+        )
 
     def check_backend(self, backend: SignerBackend | RemoteBackend) -> None:
         """Refuse a backend that cannot sign at the configured level (remote above B-B)."""
@@ -274,6 +275,7 @@ class PadesSigner:
         now = datetime.now(self._zone)
         when = f"{tanggal(now.date())} pukul {now:%H.%M} {signing.zone_label}"
         position = " ".join(part for part in (signatory.acting, signatory.title) if part)
+        signer = backend.signer.for_letter()  # certificates of its own: see docgen.sign.copies
         try:
             writer, spot = self._prepare(pdf, verification_url)
             field = fields.SigFieldSpec(spot.name, on_page=spot.page, box=spot.box)
@@ -289,7 +291,7 @@ class PadesSigner:
                 embed_validation_info=self.level in ("B-LT", "B-LTA"),
                 use_pades_lta=self.level == "B-LTA",
                 validation_context=(
-                    self._services.validation_context(_owner(backend))
+                    self._services.validation_context(_owner(signer, backend))
                     if self.level in ("B-LT", "B-LTA")
                     else None
                 ),
@@ -302,10 +304,10 @@ class PadesSigner:
             )
             pdf_signer = signers.PdfSigner(
                 metadata,
-                signer=backend.signer,
+                signer=signer,
                 stamp_style=style,
                 new_field_spec=field,
-                timestamper=self._services.timestamper if self.level != "B-B" else None,
+                timestamper=self._services.timestamper() if self.level != "B-B" else None,
             )
             out = pdf_signer.sign_pdf(writer)
         except PyhankoSigningError:
@@ -363,6 +365,8 @@ class PadesSigner:
         except (PdfError, ValueError, KeyError) as error:
             raise SigningError(f"Could not prepare the letter for signing: {error}") from error
         signed = backend.sign(prepared, field)
-        accepted = accept_signed_pdf(prepared, signed, field, self._roots, backend.subject)
+        accepted = accept_signed_pdf(
+            prepared, signed, field, fresh_all(self._roots), backend.subject
+        )
         when = accepted.signed_at.astimezone(self._zone) if accepted.signed_at else now
         return SignedPdf(pdf=signed, signer=accepted.signer, signed_at=when, level="B-B")

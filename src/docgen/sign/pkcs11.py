@@ -34,7 +34,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pkcs11
 from asn1crypto import x509
@@ -54,7 +54,13 @@ from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
 from docgen.config import KeySettings
 from docgen.errors import SigningError
 from docgen.lazy import PerProcess
-from docgen.sign.backends import PassphrasePrompt, SignerBackend, common_name, read_passphrase
+from docgen.sign.backends import (
+    LetterSigner,
+    PassphrasePrompt,
+    SignerBackend,
+    common_name,
+    read_passphrase,
+)
 
 __all__ = ["TokenSigner", "close_sessions", "open_pkcs11"]
 
@@ -71,7 +77,7 @@ def _describe(error: PKCS11Error) -> str:
     return str(error) or type(error).__name__
 
 
-class TokenSigner(PKCS11Signer):
+class TokenSigner(LetterSigner, PKCS11Signer):
     """pyHanko's PKCS#11 signer whose failures are docgen :class:`SigningError` s."""
 
     def __init__(
@@ -114,6 +120,14 @@ class TokenSigner(PKCS11Signer):
                     f"process: {_describe(error)}"
                 ) from None
             self._process = os.getpid()
+
+    def for_letter(self) -> Self:
+        """A copy for one letter; in a forked child, this process's session is opened first.
+
+        Moving first means the shared signer moves once per process, not each letter's copy.
+        """
+        self._in_this_process()
+        return super().for_letter()
 
     async def async_sign_raw(
         self, data: bytes, digest_algorithm: str, dry_run: bool = False

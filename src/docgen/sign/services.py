@@ -1,11 +1,13 @@
 """The trust services signing and archiving talk to: a timestamping authority, revocation data.
 
-One :class:`TrustServices` holds one timestamp client and the revocation data (OCSP responses,
-CRLs, certificates) fetched for each signer, kept while it is fresh, so a batch or a web
-application asks the services once per signer, not once per letter. It is shared by threads:
-every letter gets a validation context of its own (pyHanko's contexts and fetchers hold asyncio
-events and counters of the event loop that made them, and each pyHanko call runs its own loop),
-and the contexts look the answers up in one cache behind a lock (:class:`RevocationAnswers`).
+One :class:`TrustServices` holds the revocation data (OCSP responses, CRLs, certificates) fetched
+for each signer and the timestamping authority's sample answer, kept while fresh, so a batch or a
+web application asks the services once per signer, not once per letter. It is shared by threads:
+every letter gets a validation context and a timestamp client of its own (pyHanko's contexts and
+fetchers hold asyncio events and counters of the event loop that made them, each pyHanko call
+runs its own loop, and asn1crypto objects must not be parsed by two threads, see
+:mod:`docgen.sign.copies`); they look the answers up in one cache behind a lock
+(:class:`RevocationAnswers`), which hands each a copy.
 
 Every request ends, answered or not, within ``signing.timeout_seconds`` in all
 (:func:`bounded_request`); a failed operation is tried ``signing.retries`` more times and then
@@ -16,6 +18,7 @@ Example::
 
     services = TrustServices(settings)
     context = services.validation_context(owner)      # one per letter, from any thread
+    stamper = services.timestamper()                  # likewise
     signed = services.with_retries(lambda: sign(...), "Could not sign", "nothing was written")
 """
 
@@ -34,7 +37,7 @@ import urllib3.exceptions
 from asn1crypto import cms, tsp
 from pyhanko.keys import load_certs_from_pemder
 from pyhanko.sign.general import SigningError as PyhankoSigningError
-from pyhanko.sign.timestamps.common_utils import TimestampRequestError, extract_ts_certs
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import (
@@ -55,11 +58,11 @@ from pyhanko_certvalidator.fetchers.requests_fetchers.cert_fetch_client import (
 from pyhanko_certvalidator.fetchers.requests_fetchers.crl_client import RequestsCRLFetcher
 from pyhanko_certvalidator.fetchers.requests_fetchers.ocsp_client import RequestsOCSPFetcher
 from pyhanko_certvalidator.fetchers.requests_fetchers.util import RequestsFetcherMixin
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from docgen.config import Settings
-from docgen.errors import ServiceUnavailable, SigningError
+from docgen.errors import ConfigError, ServiceUnavailable, SigningError
 from docgen.lazy import PerProcess
+from docgen.sign.copies import Kept, fresh_all, fresh_answer, keep_all, kept_answer
 
 __all__ = ["RevocationAnswers", "TrustServices", "bounded_request", "fetching_context"]
 
@@ -169,29 +172,27 @@ class _TimeStamper(RequestsHTTPTimeStamper):
     digits> bytes requested") that looked like a signing fault, not a service one.
     """
 
-    def __init__(self, url: str, timeout: float):
+    def __init__(self, url: str, timeout: float, answers: RevocationAnswers):
         # pyHanko's constructor is unannotated; the types are these
         super().__init__(url, timeout=timeout)  # type: ignore[no-untyped-call]
-        self._registering = PerProcess(threading.Lock)
+        self._answers = answers
 
-    def _register_dummy(self, md_algorithm: str, dummy: cms.ContentInfo) -> None:
-        """Keep the authority's certificates from its first answer; safe between threads.
+    async def async_dummy_response(self, md_algorithm: str) -> cms.ContentInfo:
+        """The authority's sample answer, for sizing the signature and finding its certificates.
 
-        pyHanko publishes the answer first and then adds the certificates to the dictionary
-        that other threads' signatures iterate over ("dictionary changed size during
-        iteration"). Here new dictionaries are filled aside and published whole, the answer
-        last, so a thread that sees the answer sees every certificate.
+        Asked once and kept with the revocation answers (so a renewed authority certificate is
+        seen once they are refreshed); each letter's client registers its own copy.
         """
-        with self._registering.get():
-            if md_algorithm in self._dummy_response_cache:
-                return
-            registry = SimpleCertificateStore()
-            registry.register_multiple(list(self.cert_registry))
-            certificates = dict(self._certs)
-            for certificate in extract_ts_certs(dummy, registry):
-                certificates[certificate.issuer_serial] = certificate
-            self.cert_registry, self._certs = registry, certificates
-            self._dummy_response_cache[md_algorithm] = dummy
+        if md_algorithm not in self._dummy_response_cache:
+            key = ("timestamp sample", self.url, md_algorithm)
+            known = self._answers.get(key)
+            if known is None:
+                known = await super().async_dummy_response(md_algorithm)  # asks the authority
+                self._answers.put(key, known)
+            else:
+                self._register_dummy(md_algorithm, known)  # type: ignore[no-untyped-call]
+        dummy: cms.ContentInfo = self._dummy_response_cache[md_algorithm]
+        return dummy
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         """Post the request; anything but a timestamp reply is a TimestampRequestError."""
@@ -235,26 +236,31 @@ class RevocationAnswers:
 
     Keyed by whose letter asked (``owner``: a signer's certificate) and by what was asked, so a
     letter's validation context only ever holds answers about its own chain. Only answers are
-    kept, never failures: a service that failed is asked again by the next letter. A forked
-    child keeps the answers its parent had (they are data) and locks with a lock of its own.
+    kept, never failures: a service that failed is asked again by the next letter. Answers are
+    kept as bytes and every ``get`` returns new objects (see :mod:`docgen.sign.copies`). A
+    forked child keeps the answers its parent had (they are data) and locks with a lock of its
+    own.
     """
 
     def __init__(self, max_age: float):
         """Keep answers ``max_age`` seconds."""
         self._max_age = max_age
         self._lock = PerProcess(threading.Lock)
-        self._answers: dict[Hashable, tuple[Any, float]] = {}
+        self._answers: dict[Hashable, tuple[Kept[Any] | tuple[Kept[Any], ...], float]] = {}
 
     def get(self, key: Hashable) -> Any | None:
-        """The answer kept for ``key``, or None if there is none or it is too old."""
+        """A copy of the answer kept for ``key``, or None if there is none or it is too old."""
         with self._lock.get():
             found = self._answers.get(key)
         if found is None or time.monotonic() - found[1] > self._max_age:
             return None
-        return found[0]
+        return fresh_answer(found[0])
 
     def put(self, key: Hashable, answer: Any) -> None:
-        """Keep ``answer`` for ``key``; forget answers that are too old."""
+        """Keep ``answer`` (an ASN.1 value or a list of them) for ``key``; forget old answers."""
+        kept = kept_answer(answer)
+        if kept is None:
+            return  # not something docgen knows how to copy: it is fetched again next time
         now = time.monotonic()
         with self._lock.get():
             self._answers = {
@@ -262,7 +268,7 @@ class RevocationAnswers:
                 for known, kept in self._answers.items()
                 if now - kept[1] <= self._max_age
             }
-            self._answers[key] = (answer, now)
+            self._answers[key] = (kept, now)
 
     def clear(self) -> None:
         """Forget every answer (the next letters fetch afresh)."""
@@ -415,24 +421,36 @@ def _definitive(error: BaseException) -> bool:
 
 
 class TrustServices:
-    """A timestamp client and the revocation data fetched per signer; safe between threads."""
+    """Timestamp clients and validation contexts for letters, sharing what the services answered.
+
+    Safe between threads: each letter asks for its own client and context.
+    """
 
     def __init__(self, settings: Settings):
         """Prepare (not yet contact) the services named in the settings."""
         signing = settings.signing
         self._settings = settings
-        self.timestamper: RequestsHTTPTimeStamper | None = (
-            _TimeStamper(signing.timestamp_url, timeout=signing.timeout_seconds)
-            if signing.timestamp_url
-            else None
-        )
-        """The timestamp client, or None without a timestamping authority."""
-        self._roots = [
+        self._roots = keep_all(
             certificate
             for path in settings.verification.trust
             for certificate in load_certs_from_pemder([str(path)])
-        ]
+        )
         self._answers = RevocationAnswers(signing.revocation_refresh_seconds)
+
+    @property
+    def timestamps(self) -> bool:
+        """Whether a timestamping authority is configured."""
+        return bool(self._settings.signing.timestamp_url)
+
+    def timestamper(self) -> RequestsHTTPTimeStamper:
+        """A timestamp client for one letter (or one archive refresh), in the calling thread.
+
+        Its sample answer comes from the shared cache; raises ConfigError without an authority.
+        """
+        signing = self._settings.signing
+        if not signing.timestamp_url:
+            raise ConfigError("No timestamping authority is configured (signing.timestamp_url)")
+        return _TimeStamper(signing.timestamp_url, signing.timeout_seconds, self._answers)
 
     def validation_context(self, owner: str | None = None) -> ValidationContext:
         """A new context for one letter, that fetches revocation data or reuses ``owner``'s.
@@ -448,7 +466,7 @@ class TrustServices:
             self._settings.signing.timeout_seconds,
             self._answers if owner is not None else None,
             owner,
-            trust_roots=self._roots,
+            trust_roots=fresh_all(self._roots),
         )
 
     def with_retries(self, action: Callable[[], T], failure: str, consequence: str) -> T:

@@ -77,6 +77,7 @@ from docgen.errors import ConfigError, RegisterError
 from docgen.register import LetterStatus, Register, open_register
 from docgen.reports import Check, TimestampInfo, Verdict, VerificationReport
 from docgen.sign.backends import common_name
+from docgen.sign.copies import fresh_all, keep_all
 from docgen.sign.services import RevocationAnswers, fetching_context
 from docgen.verify.intake import verify_path
 from docgen.verify.pdfsyntax import StructureError
@@ -173,15 +174,19 @@ class Verifier:
         # revocation answers fetched for B-B and B-T letters, shared by the threads verifying
         self._answers = RevocationAnswers(answer_max_age)
         try:
-            self._roots = [
+            # kept as bytes: each verification parses copies of its own (docgen.sign.copies)
+            self._roots = keep_all(
                 certificate
                 for path in trust_roots
                 for certificate in load_certs_from_pemder([str(path)])
-            ]
+            )
         except OSError as error:
             raise ConfigError(f"Cannot read a trust root: {error}") from None
         if not self._roots:
-            raise ConfigError("No trust roots configured: verification would trust nobody")
+            raise ConfigError(
+                "No trust roots configured: verification would trust nobody. Name the "
+                "certificates to trust in verification.trust (docgen.toml) or with --trust"
+            )
 
     @classmethod
     def from_settings(
@@ -237,7 +242,7 @@ class Verifier:
 
     def _base(self, *, fetch: bool) -> dict[str, Any]:
         """What every validation context shares: the trust roots and the validation time."""
-        base: dict[str, Any] = {"trust_roots": self._roots, "allow_fetching": fetch}
+        base: dict[str, Any] = {"trust_roots": fresh_all(self._roots), "allow_fetching": fetch}
         if self._at is not None:
             base["moment"] = self._at
         return base
@@ -477,7 +482,7 @@ class Verifier:
         required (hard-fail). Timestamping authorities are checked for chain and validity
         period, not revocation (see :meth:`_without_revocation`).
         """
-        trust = SimpleTrustManager.build(trust_roots=self._roots)
+        trust = SimpleTrustManager.build(trust_roots=fresh_all(self._roots))
         signer_policy = CertValidationPolicySpec(
             trust_manager=trust,
             revinfo_policy=CertRevTrustPolicy(
