@@ -8,4 +8,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff format --check"; ruff format --check src tests bench tools scripts
 echo "== ruff check";          ruff check src tests bench tools scripts
 echo "== mypy --strict";       mypy
-echo "== pytest";              pytest "$@"
+# two processes, each running whole test files (module fixtures are set up once); later
+# arguments win, so `-n 0` runs in one process
+echo "== pytest";              pytest -n 2 --dist loadfile "$@"

@@ -6,8 +6,10 @@ DOCX letter and stopped when the session ends.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ from scripts.demo_pki import DEMO_PKI, DemoPki, make_demo_pki, passphrase_for
 from tests.helpers import EXAMPLE_FILES, load_request
 
 _HOME: Path | None = None
+_SERVICES: subprocess.Popen[bytes] | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,9 +53,14 @@ def pytest_configure(config: pytest.Config) -> None:
     trust = f'[verification]\ntrust = ["{DEMO_PKI / "root.cert.pem"}"]\n'
     (_HOME / HOME_SETTINGS).write_text(keys + trust, encoding="utf-8")
     os.environ[HOME_ENV] = str(_HOME)
+    if not hasattr(config, "workerinput"):  # the run's first process, not a pytest-xdist worker
+        global _SERVICES
+        _SERVICES = _start_pki_services(make_demo_pki(DEMO_PKI, passphrase_for(DEMO_PKI)))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SERVICES is not None:
+        _stop(_SERVICES)
     if _HOME is not None:
         shutil.rmtree(_HOME, ignore_errors=True)
 
@@ -126,15 +134,12 @@ def _answering(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session", autouse=True)
-def pki_services(pki: DemoPki) -> Iterator[str]:
-    """The demo PKI's OCSP responder, CRLs and timestamping authority, live on loopback.
+_PROBE = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/crls/intermediate/latest.crl"
 
-    certomancer serves them from certs/demo-pki.yml; started once for the run, stopped after.
-    Every test may need them: verification checks a B-B letter's signer online, hard-fail.
-    """
-    probe = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/crls/intermediate/latest.crl"
-    if _answering(probe):  # already running: usable only if it serves this very PKI
+
+def _start_pki_services(pki: DemoPki) -> subprocess.Popen[bytes] | None:
+    """Start the demo PKI's services (None: ones already running serve this very PKI)."""
+    if _answering(_PROBE):
         served = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/certs/root/ca.crt"
         with urllib.request.urlopen(served, timeout=5) as response:
             # certomancer signs its certificates afresh at each start (ECDSA signatures differ),
@@ -145,24 +150,52 @@ def pki_services(pki: DemoPki) -> Iterator[str]:
                 raise RuntimeError(
                     f"port {SERVICES_PORT} serves another demo PKI; stop it before the tests"
                 )
-        yield TSA_URL
-        return
+        return None
     command = [
         str(Path(sys.executable).with_name("certomancer")), "--config", str(pki.config),
         "--key-root", str(pki.key_dir), "animate", "--aiohttp",
         "--port", str(SERVICES_PORT), "--no-web-ui",
     ]  # fmt: skip
-    service = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,  # a killed test run leaves no services running
+    )
+    deadline = time.monotonic() + 90
+    while not _answering(_PROBE):
+        if service.poll() is not None or time.monotonic() > deadline:
+            _stop(service)
+            raise RuntimeError("the demo PKI services did not start")
+        time.sleep(0.3)
+    return service
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _stop(service: subprocess.Popen[bytes]) -> None:
+    service.terminate()
     try:
-        deadline = time.monotonic() + 90
-        while not _answering(probe):
-            if service.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the demo PKI services did not start")
-            time.sleep(0.3)
-        yield TSA_URL
-    finally:
-        service.terminate()
         service.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        service.kill()
+        service.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pki_services() -> str:
+    """The demo PKI's OCSP responder, CRLs and timestamping authority, live on loopback.
+
+    certomancer serves them from certs/demo-pki.yml, started once for the whole run by its
+    first process (with pytest-xdist, the controller: its workers share them) and stopped when
+    the run ends. Every test may need them: verification checks a B-B letter's signer online,
+    hard-fail.
+    """
+    if not _answering(_PROBE):
+        raise RuntimeError("the demo PKI services of this test run are not answering")
+    return TSA_URL
 
 
 @pytest.fixture

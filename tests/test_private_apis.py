@@ -152,6 +152,31 @@ def test_pyhanko_cross_reference_cache() -> None:
         assert xrefs.get_historical_ref(generic.Reference(added.idnum), 1) == offset
 
 
+def test_pyhanko_timestamper_sample_answer_cache() -> None:
+    from pyhanko.sign.timestamps.api import TimeStamper
+
+    where = "docgen.sign.services._TimeStamper.async_dummy_response"
+    with private_api("pyhanko TimeStamper._dummy_response_cache and _register_dummy", where):
+        stamper = TimeStamper()
+        assert stamper._dummy_response_cache == {}
+        assert list(inspect.signature(stamper._register_dummy).parameters) == [
+            "md_algorithm", "dummy"
+        ]  # fmt: skip
+        assert "_dummy_response_cache" in inspect.getsource(TimeStamper.async_dummy_response)
+
+
+def test_pyhanko_signer_keeps_what_its_constructor_was_given() -> None:
+    """docgen.sign.backends.LetterSigner re-runs Signer.__init__ on a copy of a signer."""
+    from pyhanko.sign.signers import Signer
+
+    with private_api("pyhanko Signer.__init__ keywords", "docgen.sign.backends.LetterSigner"):
+        parameters = set(inspect.signature(Signer.__init__).parameters) - {"self"}
+        assert parameters == {
+            "prefer_pss", "embed_roots", "signature_mechanism", "signing_cert",
+            "cert_registry", "attribute_certs",
+        }  # fmt: skip
+
+
 def test_pyhanko_root_exempt_keys() -> None:
     with private_api(
         "pyhanko.sign.diff_analysis.constants.ROOT_EXEMPT_STRICT_COMPARISON",
