@@ -39,7 +39,7 @@ HTML = [EXAMPLES / "ilmate-pertek-baja-approved.json", EXAMPLES / "agro-rekom-ga
 # Requests per run: node A takes the first three quarters, node B the last three quarters, the
 # threads all of them. Several machines share numbering only through PostgreSQL, so that run has
 # the full size; the SQLite run (processes on one machine) is smaller, to keep the suite quick.
-COUNTS = {"postgresql": 400, "sqlite": 160}
+COUNTS = {"postgresql": 400, "sqlite": 120}
 LEASE = 6.0
 
 
