@@ -8,6 +8,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff format --check"; ruff format --check src tests bench tools scripts
 echo "== ruff check";          ruff check src tests bench tools scripts
 echo "== mypy --strict";       mypy
-# two processes, each running whole test files (module fixtures are set up once); later
-# arguments win, so `-n 0` runs in one process
-echo "== pytest";              pytest -n 2 --dist loadfile "$@"
+# two processes, each running whole test files (module fixtures are set up once), in the order
+# tests/conftest.py gives them (the longest first); later arguments win: `-n 0`, one process
+echo "== pytest";              pytest -n 2 --dist loadfile --no-loadscope-reorder "$@"
