@@ -161,8 +161,12 @@ def test_nodes_share_one_numbering_and_survive_a_killed_node(
             order = list(range(count))[::-1]  # from the other end, to meet the nodes midway
             with ThreadPoolExecutor(1) as side:
                 first_half = side.submit(_issue_all, issuer, order[: count // 2])
-                # meanwhile node A dies mid-run, workers and all, with letters in flight
-                while len(_manifest(config_a)) < 10 and node_a.process.poll() is None:
+                # meanwhile node A dies mid-run, workers and all, with letters in flight: once
+                # it has issued some and holds a reservation (a letter takes far longer to make
+                # than the moment between seeing it and the kill)
+                while node_a.process.poll() is None and (
+                    len(_manifest(config_a)) < 10 or not _held_by(register, "node-a")
+                ):
                     time.sleep(0.05)
                 node_a.kill()
                 killed_at = time.monotonic()
