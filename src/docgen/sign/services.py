@@ -264,9 +264,9 @@ class RevocationAnswers:
         now = time.monotonic()
         with self._lock.get():
             self._answers = {
-                known: kept
-                for known, kept in self._answers.items()
-                if now - kept[1] <= self._max_age
+                known: entry
+                for known, entry in self._answers.items()
+                if now - entry[1] <= self._max_age
             }
             self._answers[key] = (kept, now)
 
