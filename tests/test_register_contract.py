@@ -97,6 +97,19 @@ def test_numbers_are_sequential_idempotent_and_never_reused(
     assert register.by_sha256("a" * 64) == register.get(first.register_id)
 
 
+def test_register_ids_are_128_random_bits(opener: Opener, service: Service) -> None:
+    """The id ends the letter's public verification address: it must not be guessable.
+
+    Before, ids were UUID4s: 122 random bits, and the version digit always "4".
+    """
+    register = opener()
+    ids = [reserve(register, service, f"ID-{index}").register_id for index in range(24)]
+    assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in ids)
+    assert len(set(ids)) == 24
+    # a UUID4 has "4" in position 12 and one of 8, 9, a, b in position 16, in every id
+    assert {i[12] for i in ids} != {"4"} and not {i[16] for i in ids} <= set("89ab")
+
+
 def test_every_change_is_in_the_append_only_audit_trail(opener: Opener, service: Service) -> None:
     register = opener(node="node-a")
     first = reserve(register, service, "A-1")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import socket
-import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -51,6 +51,15 @@ def process_identity() -> str:
     if _process is None or _process[0] != pid:
         _process = (pid, f"{pid}:{process_start(pid)}")
     return _process[1]
+
+
+def new_register_id() -> str:
+    """A new letter's register id: 128 random bits, as 32 hex digits.
+
+    The id is the last part of the letter's public verification address, so it must not be
+    guessable from another letter's: a UUID4 has only 122 random bits and a fixed version digit.
+    """
+    return secrets.token_hex(16)
 
 
 _NOW = object()
@@ -317,7 +326,7 @@ class Register:
                 taken = db.one(
                     _TAKE_NUMBER,
                     (
-                        series, request.request_id, uuid.uuid4().hex, request.request_id,
+                        series, request.request_id, new_register_id(), request.request_id,
                         request_hash, series, template[0], template[1], service.code,
                         service.directorate_general, request.applicant.nib,
                         request.applicant.name, request.decision.outcome.value, issued_on,
@@ -336,7 +345,7 @@ class Register:
             if row is not None:
                 return self._existing(db, row, request, request_hash, now)
             record = LetterRecord(
-                register_id=uuid.uuid4().hex,
+                register_id=new_register_id(),
                 request_id=request.request_id,
                 request_hash=request_hash,
                 series=series,
