@@ -120,7 +120,8 @@ def make_demo_pki(
     """Generate the keys of ``config`` and write the demo PKI into ``target``.
 
     If ``target`` already holds a complete PKI it is left alone (unless ``force``); it must then
-    open with ``passphrase``, or :class:`~docgen.errors.ConfigError` is raised.
+    open with ``passphrase``, or :class:`~docgen.errors.ConfigError` is raised. Keys already in
+    ``target/keys`` are kept (unless ``force``), and the certificates made for them.
     """
     if not passphrase:
         raise ConfigError("the demo PKI needs a non-empty passphrase for its PKCS#12 files")
@@ -149,6 +150,11 @@ def make_demo_pki(
     pki.key_dir.chmod(0o700)
     private_keys: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = {}
     for label, path in zip(key_labels, keys, strict=True):
+        if path.is_file() and not force:  # kept: only certificates and PKCS#12 files are made
+            loaded = serialization.load_pem_private_key(path.read_bytes(), None)
+            assert isinstance(loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+            private_keys[label] = loaded
+            continue
         key = private_keys[label] = (
             ec.generate_private_key(ec.SECP256R1())
             if label in _SERVICE_KEYS

@@ -10,6 +10,7 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,8 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from asn1crypto import x509
-from pyhanko.keys import load_certs_from_pemder
 
 from docgen.catalogue import Catalogue
 from docgen.config import HOME_ENV, HOME_SETTINGS, Settings
@@ -29,40 +28,83 @@ from docgen.register import Register
 from docgen.render import RenderedLetter, Renderer
 from docgen.reports import IssuedLetter
 from docgen.verify import Verifier
-from scripts.demo_pki import DEMO_PKI, DemoPki, make_demo_pki, passphrase_for
+from scripts.demo_pki import DEFAULT_CONFIG, DEMO_PKI, DemoPki, make_demo_pki, passphrase_for
 from tests.helpers import EXAMPLE_FILES, load_request
 
 _HOME: Path | None = None
 _SERVICES: subprocess.Popen[bytes] | None = None
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Give the run a data folder of its own whose settings sign with the demo PKI.
+_PKI_ENV = "DOCGEN_TEST_PKI"
+"""The run's demo PKI folder, for pytest-xdist workers (they inherit the environment)."""
+_PORT_ENV = "DOCGEN_TEST_PKI_PORT"
+"""The port its services answer on."""
+_RUN_PKI: Path | None = None
 
-    docgen has no default keys or trust roots; an operator names them in the data folder's
-    docgen.toml, and so does the test run, before any test (or test module) loads settings.
-    Subprocesses inherit it. The register and letters of embedded defaults land there too.
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the run a demo PKI served on a free port, and a data folder whose settings use it.
+
+    The run's first process (with pytest-xdist, the controller; its workers share them) makes
+    a copy of the set-up's demo PKI whose certificates name a free port for their OCSP, CRL
+    and timestamping addresses, and starts those services there: two test runs on one machine
+    never meet. docgen has no default keys or trust roots; an operator names them in the data
+    folder's docgen.toml, and so does each test process, before any test (or test module)
+    loads settings. Subprocesses inherit it. The register and letters of embedded defaults
+    land there too.
     """
-    global _HOME
+    global _HOME, _RUN_PKI, _SERVICES
+    if not hasattr(config, "workerinput"):
+        _RUN_PKI = Path(tempfile.mkdtemp(prefix="tests-pki-"))
+        port = _free_port()
+        os.environ[_PKI_ENV], os.environ[_PORT_ENV] = str(_RUN_PKI), str(port)
+        _SERVICES = _start_pki_services(_make_run_pki(_RUN_PKI, port), port)
+    pki = _run_pki()
+    passphrase = Path(os.environ[_PKI_ENV]) / "passphrase"
     _HOME = Path(tempfile.mkdtemp(prefix="tests-home-"))
     keys = "".join(
-        f'[signing.keys.{code}]\npkcs12 = "{DEMO_PKI / f"signer-{code.lower()}.p12"}"\n'
-        f'passphrase_file = "{DEMO_PKI / "passphrase"}"\n'
+        f'[signing.keys.{code}]\npkcs12 = "{pki.p12[f"signer-{code.lower()}"]}"\n'
+        f'passphrase_file = "{passphrase}"\n'
         for code in ("AGRO", "IKFT", "ILMATE")
     )
-    trust = f'[verification]\ntrust = ["{DEMO_PKI / "root.cert.pem"}"]\n'
+    trust = f'[verification]\ntrust = ["{pki.root_cert}"]\n'
     (_HOME / HOME_SETTINGS).write_text(keys + trust, encoding="utf-8")
     os.environ[HOME_ENV] = str(_HOME)
-    if not hasattr(config, "workerinput"):  # the run's first process, not a pytest-xdist worker
-        global _SERVICES
-        _SERVICES = _start_pki_services(make_demo_pki(DEMO_PKI, passphrase_for(DEMO_PKI)))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _SERVICES is not None:
         _stop(_SERVICES)
-    if _HOME is not None:
-        shutil.rmtree(_HOME, ignore_errors=True)
+    for folder in (_HOME, _RUN_PKI):
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _make_run_pki(folder: Path, port: int) -> DemoPki:
+    """The set-up's demo PKI (its keys, its passphrase) with certificates naming ``port``."""
+    made = make_demo_pki(DEMO_PKI, passphrase_for(DEMO_PKI))
+    shutil.copytree(made.key_dir, folder / "keys")
+    prefix = 'external-url-prefix: "http://127.0.0.1:9999"'
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    assert prefix in text, f"{DEFAULT_CONFIG} no longer names its services as expected"
+    config = folder / DEFAULT_CONFIG.name
+    config.write_text(text.replace(prefix, prefix.replace("9999", str(port))), encoding="utf-8")
+    (folder / "passphrase").write_bytes((DEMO_PKI / "passphrase").read_bytes())
+    (folder / "passphrase").chmod(0o600)
+    return make_demo_pki(folder, passphrase_for(folder), config=config)
+
+
+def _run_pki() -> DemoPki:
+    """The run's demo PKI (made by the run's first process)."""
+    folder = Path(os.environ[_PKI_ENV])
+    return make_demo_pki(folder, passphrase_for(folder), config=folder / DEFAULT_CONFIG.name)
 
 
 # the longest test files, longest first (about 4, 2, 2 and 1.5 minutes)
@@ -103,8 +145,8 @@ def drafts(renderer: Renderer) -> dict[str, RenderedLetter]:
 
 @pytest.fixture(scope="session")
 def pki() -> DemoPki:
-    """The demo PKI the set-up made (made here if missing), shared by the whole run."""
-    return make_demo_pki(DEMO_PKI, passphrase_for(DEMO_PKI))
+    """The run's demo PKI: the set-up's keys, certificates naming the run's services' port."""
+    return _run_pki()
 
 
 @pytest.fixture(scope="session")
@@ -136,8 +178,8 @@ def verifier(issuing_settings: Settings, issuer: Issuer) -> Verifier:
     return Verifier.from_settings(issuing_settings)
 
 
-SERVICES_PORT = 9999  # the demo certificates point their OCSP, CRL and TSA addresses here
-TSA_URL = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/tsa/tsa"
+def _services_url(port: int, path: str) -> str:
+    return f"http://127.0.0.1:{port}/docgen-demo/{path}"
 
 
 def _answering(url: str) -> bool:
@@ -148,27 +190,12 @@ def _answering(url: str) -> bool:
         return False
 
 
-_PROBE = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/crls/intermediate/latest.crl"
-
-
-def _start_pki_services(pki: DemoPki) -> subprocess.Popen[bytes] | None:
-    """Start the demo PKI's services (None: ones already running serve this very PKI)."""
-    if _answering(_PROBE):
-        served = f"http://127.0.0.1:{SERVICES_PORT}/docgen-demo/certs/root/ca.crt"
-        with urllib.request.urlopen(served, timeout=5) as response:
-            # certomancer signs its certificates afresh at each start (ECDSA signatures differ),
-            # so compare what identifies the root: its name and key
-            ours = next(iter(load_certs_from_pemder([str(pki.root_cert)])))
-            theirs = x509.Certificate.load(response.read())
-            if (theirs.subject, theirs.public_key.dump()) != (ours.subject, ours.public_key.dump()):
-                raise RuntimeError(
-                    f"port {SERVICES_PORT} serves another demo PKI; stop it before the tests"
-                )
-        return None
+def _start_pki_services(pki: DemoPki, port: int) -> subprocess.Popen[bytes]:
+    """Start the PKI's OCSP responder, CRLs and timestamping authority on ``port``."""
     command = [
         str(Path(sys.executable).with_name("certomancer")), "--config", str(pki.config),
         "--key-root", str(pki.key_dir), "animate", "--aiohttp",
-        "--port", str(SERVICES_PORT), "--no-web-ui",
+        "--port", str(port), "--no-web-ui",
     ]  # fmt: skip
     service = subprocess.Popen(
         command,
@@ -176,11 +203,12 @@ def _start_pki_services(pki: DemoPki) -> subprocess.Popen[bytes] | None:
         stderr=subprocess.DEVNULL,
         preexec_fn=_die_with_parent,  # a killed test run leaves no services running
     )
+    probe = _services_url(port, "crls/intermediate/latest.crl")
     deadline = time.monotonic() + 90
-    while not _answering(_PROBE):
+    while not _answering(probe):
         if service.poll() is not None or time.monotonic() > deadline:
             _stop(service)
-            raise RuntimeError("the demo PKI services did not start")
+            raise RuntimeError(f"the demo PKI services did not start on port {port}")
         time.sleep(0.3)
     return service
 
@@ -200,16 +228,16 @@ def _stop(service: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def pki_services() -> str:
-    """The demo PKI's OCSP responder, CRLs and timestamping authority, live on loopback.
+    """The run's demo PKI services, live on loopback: the timestamping authority's address.
 
-    certomancer serves them from certs/demo-pki.yml, started once for the whole run by its
-    first process (with pytest-xdist, the controller: its workers share them) and stopped when
-    the run ends. Every test may need them: verification checks a B-B letter's signer online,
-    hard-fail.
+    certomancer serves them, started once for the whole run by its first process (with
+    pytest-xdist, the controller: its workers share them) and stopped when the run ends. Every
+    test may need them: verification checks a B-B letter's signer online, hard-fail.
     """
-    if not _answering(_PROBE):
+    port = int(os.environ[_PORT_ENV])
+    if not _answering(_services_url(port, "crls/intermediate/latest.crl")):
         raise RuntimeError("the demo PKI services of this test run are not answering")
-    return TSA_URL
+    return _services_url(port, "tsa/tsa")
 
 
 @pytest.fixture

@@ -58,6 +58,7 @@ def test_contexts_made_at_the_same_moment_each_parse_their_own_roots(
 ) -> None:
     """Before, eight threads building their first contexts raced in the shared root certificate."""
     root = load_cert_from_pemder(pki.root_cert)
+    key_id = root.key_identifier  # read here, in this thread: the threads only use the bytes
     for _ in range(40):  # a new TrustServices each round: its roots not parsed by anyone yet
         services = TrustServices(settings)
         found: list[x509.Certificate] = []
@@ -66,7 +67,7 @@ def test_contexts_made_at_the_same_moment_each_parse_their_own_roots(
             services: TrustServices = services, found: list[x509.Certificate] = found
         ) -> None:
             context = services.validation_context("owner")
-            known = context.certificate_registry.retrieve_by_key_identifier(root.key_identifier)
+            known = context.certificate_registry.retrieve_by_key_identifier(key_id)
             _parse_everything(known)
             found.append(known)
 

@@ -43,7 +43,7 @@ class FakeBsre:
     """The remote signing service, in-process: the key never leaves it."""
 
     def __init__(self, pki: DemoPki, accounts: dict[str, str]):
-        p12 = pki.p12["signer-ilmate"]  # certs/generated/signer-ilmate.p12
+        p12 = pki.p12["signer-ilmate"]
         signer = SimpleSigner.load_pkcs12(p12, passphrase=passphrase_for(p12.parent))
         assert signer is not None
         self.signer: SimpleSigner = signer
