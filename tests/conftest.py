@@ -6,7 +6,6 @@ DOCX letter and stopped when the session ends.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ import pytest
 
 from docgen.catalogue import Catalogue
 from docgen.config import HOME_ENV, HOME_SETTINGS, Settings
+from docgen.lifetime import die_with_parent
 from docgen.pipeline import Issuer
 from docgen.register import Register
 from docgen.render import RenderedLetter, Renderer
@@ -40,6 +40,9 @@ _PKI_ENV = "DOCGEN_TEST_PKI"
 _PORT_ENV = "DOCGEN_TEST_PKI_PORT"
 """The port its services answer on."""
 _RUN_PKI: Path | None = None
+"""The run's demo PKI folder, in the process that made it (and removes it at the end)."""
+_PKI: DemoPki | None = None
+"""The run's demo PKI, in every process."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,13 +56,18 @@ def pytest_configure(config: pytest.Config) -> None:
     loads settings. Subprocesses inherit it. The register and letters of embedded defaults
     land there too.
     """
-    global _HOME, _RUN_PKI, _SERVICES
+    global _HOME, _RUN_PKI, _PKI, _SERVICES
     if not hasattr(config, "workerinput"):
         _RUN_PKI = Path(tempfile.mkdtemp(prefix="tests-pki-"))
         port = _free_port()
         os.environ[_PKI_ENV], os.environ[_PORT_ENV] = str(_RUN_PKI), str(port)
-        _SERVICES = _start_pki_services(_make_run_pki(_RUN_PKI, port), port)
-    pki = _run_pki()
+        pki = _PKI = _make_run_pki(_RUN_PKI, port)
+        _SERVICES = _start_pki_services(pki, port)
+    else:  # a pytest-xdist worker: the controller made it
+        folder = Path(os.environ[_PKI_ENV])
+        pki = _PKI = make_demo_pki(
+            folder, passphrase_for(folder), config=folder / DEFAULT_CONFIG.name
+        )
     passphrase = Path(os.environ[_PKI_ENV]) / "passphrase"
     _HOME = Path(tempfile.mkdtemp(prefix="tests-home-"))
     keys = "".join(
@@ -101,12 +109,6 @@ def _make_run_pki(folder: Path, port: int) -> DemoPki:
     return make_demo_pki(folder, passphrase_for(folder), config=config)
 
 
-def _run_pki() -> DemoPki:
-    """The run's demo PKI (made by the run's first process)."""
-    folder = Path(os.environ[_PKI_ENV])
-    return make_demo_pki(folder, passphrase_for(folder), config=folder / DEFAULT_CONFIG.name)
-
-
 # the longest test files, longest first (about 4, 2, 2 and 1.5 minutes)
 _LONGEST = ("test_nodes.py", "test_concurrency.py", "test_batch.py", "test_batch_faults.py")
 
@@ -146,7 +148,8 @@ def drafts(renderer: Renderer) -> dict[str, RenderedLetter]:
 @pytest.fixture(scope="session")
 def pki() -> DemoPki:
     """The run's demo PKI: the set-up's keys, certificates naming the run's services' port."""
-    return _run_pki()
+    assert _PKI is not None, "made when the run was configured"
+    return _PKI
 
 
 @pytest.fixture(scope="session")
@@ -201,7 +204,7 @@ def _start_pki_services(pki: DemoPki, port: int) -> subprocess.Popen[bytes]:
         command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,  # a killed test run leaves no services running
+        preexec_fn=lambda: die_with_parent(signal.SIGTERM),  # no services outlive a killed run
     )
     probe = _services_url(port, "crls/intermediate/latest.crl")
     deadline = time.monotonic() + 90
@@ -211,10 +214,6 @@ def _start_pki_services(pki: DemoPki, port: int) -> subprocess.Popen[bytes]:
             raise RuntimeError(f"the demo PKI services did not start on port {port}")
         time.sleep(0.3)
     return service
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _stop(service: subprocess.Popen[bytes]) -> None:

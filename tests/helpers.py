@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from docgen.models import LetterRequest
 
@@ -11,6 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 DATA = Path(__file__).resolve().parent / "data"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.json"))
+
+
+def one_page_example(stem: str) -> dict[str, Any]:
+    """An example request cut to one page (one item, condition and reason; no copies).
+
+    Quick to render, for tests that issue many letters.
+    """
+    data: dict[str, Any] = json.loads((EXAMPLES / f"{stem}.json").read_bytes())
+    decision = data["decision"]
+    for holder, part in ((data, "items"), (decision, "conditions"), (decision, "reasons")):
+        if holder.get(part):
+            holder[part] = holder[part][:1]
+    data["copies"] = []
+    return data
 
 
 def load_request(path: Path) -> LetterRequest:

@@ -8,7 +8,6 @@ deadline, so a hang fails the test instead of blocking the run.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import threading
@@ -29,22 +28,14 @@ from docgen.register import LetterStatus, Register
 from docgen.render import Renderer
 from docgen.reports import IssuedLetter, IssueOutcome, Verdict
 from docgen.verify import IsolatedVerifier, Verifier
-from tests.helpers import EXAMPLES
+from tests.helpers import one_page_example
 from tests.test_batch import _processes
 
 T = TypeVar("T")
 
 
-def _one_page(stem: str) -> LetterRequest:
-    """An example rejection cut to one page (one reason, no copies): quick to render."""
-    data = json.loads((EXAMPLES / f"{stem}.json").read_bytes())
-    data["decision"]["reasons"] = data["decision"]["reasons"][:1]
-    data["copies"] = []
-    return LetterRequest.from_json(json.dumps(data).encode())
-
-
-HTML = _one_page("agro-rekom-garam-rejected")
-DOCX = _one_page("ikft-pertek-ban-rejected")
+HTML = LetterRequest.from_mapping(one_page_example("agro-rekom-garam-rejected"))
+DOCX = LetterRequest.from_mapping(one_page_example("ikft-pertek-ban-rejected"))
 
 
 def _request(template: LetterRequest, name: str) -> LetterRequest:

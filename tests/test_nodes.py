@@ -31,11 +31,15 @@ from docgen.models import LetterRequest
 from docgen.pipeline import Issuer
 from docgen.register import EventKind, LetterStatus, Register, open_register
 from docgen.render import Renderer
-from tests.helpers import EXAMPLES
+from tests.helpers import one_page_example
 from tests.postgres import PostgresServer, postgres_database, postgres_session  # noqa: F401
 
 DOCGEN = Path(sys.executable).with_name("docgen")
-HTML = [EXAMPLES / "ilmate-pertek-baja-approved.json", EXAMPLES / "agro-rekom-garam-approved.json"]
+# two HTML services, each example cut to one page: quick to render
+HTML = [
+    one_page_example("ilmate-pertek-baja-approved"),
+    one_page_example("agro-rekom-garam-approved"),
+]
 # Requests per run: node A takes the first three quarters, node B the last three quarters, the
 # threads all of them. The suite's sizes keep it quick and already overlap every way (the nodes
 # with each other, with the threads, and the rerun with all); DOCGEN_FULL_SIZE=1 runs 400 on
@@ -46,13 +50,8 @@ LEASE = 6.0
 
 
 def _request(index: int) -> dict[str, Any]:
-    """An example cut to one page (one item, one condition, no copies): quick to render."""
-    data: dict[str, Any] = json.loads(HTML[index % 2].read_text("utf-8"))
-    data["request_id"] = f"NODE-{index:03d}"
-    data["items"] = data["items"][:1]
-    data["decision"]["conditions"] = data["decision"]["conditions"][:1]
-    data["copies"] = []
-    return data
+    """One of two one-page examples, as request ``index``."""
+    return {**HTML[index % 2], "request_id": f"NODE-{index:03d}"}
 
 
 def _register_table(settings_url: str, path: Path) -> str:

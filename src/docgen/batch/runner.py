@@ -41,13 +41,11 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import multiprocessing
 import multiprocessing.util
 import os
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -66,6 +64,7 @@ from docgen.config import Settings
 from docgen.errors import DocgenError, LetterInProgress, RequestInvalid, is_retryable
 from docgen.formatting import today_in
 from docgen.lazy import PerProcess
+from docgen.lifetime import die_with_parent
 from docgen.models import LetterRequest
 from docgen.sign.passphrase import PassphrasePrompt
 
@@ -81,7 +80,6 @@ __all__ = [
 _WAIT_FOR_OTHER_RUN = 300.0  # seconds a worker waits for another run to finish a request
 _ATTEMPTS = 3  # tries of a record whose worker died: a record that kills its worker stops there
 _PARENT_POLL_SECONDS = 0.2
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +207,9 @@ def _start_worker(settings: Settings, passphrases: dict[str, str], parent: int, 
     # a terminal's Ctrl-C reaches the whole process group: the main process alone decides how
     # the run stops (it lets the letters in progress finish), so the workers ignore it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform == "linux":
-        # Linux kills the worker when the thread that started it ends: the one running
-        # BatchRunner.run, which outlives the workers unless the main process dies
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    # Linux kills the worker when the thread that started it ends: the one running
+    # BatchRunner.run, which outlives the workers unless the main process dies
+    die_with_parent(signal.SIGKILL)
     _exit_if_orphaned()  # it may have died before that took effect
     # elsewhere, or should the thread rule change: a watcher that notices within a fraction of a
     # second (the worker's LibreOffice dies with it)

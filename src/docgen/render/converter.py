@@ -72,6 +72,7 @@ from docgen.config import ConverterSettings
 from docgen.errors import ConverterError
 from docgen.files import process_temp_dir
 from docgen.lazy import PerProcess
+from docgen.lifetime import die_with_parent
 from docgen.resources import Closing
 
 __all__ = ["PDFA_FILTER_DATA", "LibreOfficeConverter"]
@@ -123,11 +124,8 @@ def _die_with_parent() -> None:
     LibreOffice runs in a session of its own (a Ctrl-C aimed at docgen must not kill it in
     the middle of a letter), so it would outlive a docgen killed with SIGKILL; this stops it.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent(signal.SIGKILL)
 
-
-_PR_SET_PDEATHSIG = 1
 
 # Linux sends the death signal when the *thread* that started the child ends, not the process:
 # LibreOffice is started from this one thread, which lives as long as the process, so that a

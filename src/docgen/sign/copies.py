@@ -18,11 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from asn1crypto import core
+from asn1crypto import core, x509
+from pyhanko.keys import load_certs_from_pemder
 
-__all__ = ["Kept", "fresh", "fresh_all", "fresh_answer", "keep_all", "kept_answer"]
+__all__ = [
+    "Kept",
+    "fresh",
+    "fresh_all",
+    "fresh_answer",
+    "keep_all",
+    "keep_certificates",
+    "kept_answer",
+]
 
 A = TypeVar("A", bound=core.Asn1Value)
 
@@ -59,6 +69,13 @@ def fresh(value: A) -> A:
 def keep_all(values: Iterable[A]) -> tuple[Kept[A], ...]:
     """Keep every value (see :meth:`Kept.of`)."""
     return tuple(Kept.of(value) for value in values)
+
+
+def keep_certificates(paths: Iterable[Path]) -> tuple[Kept[x509.Certificate], ...]:
+    """Every certificate in the PEM or DER files ``paths``, kept (``OSError`` if unreadable)."""
+    return keep_all(
+        certificate for path in paths for certificate in load_certs_from_pemder([str(path)])
+    )
 
 
 def fresh_all(kept: Iterable[Kept[A]]) -> list[A]:

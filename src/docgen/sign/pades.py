@@ -38,7 +38,6 @@ from zoneinfo import ZoneInfo
 
 import qrcode
 import weasyprint
-from pyhanko.keys import load_certs_from_pemder
 from pyhanko.pdf_utils import content, generic, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
@@ -53,7 +52,6 @@ from docgen.formatting import tanggal
 from docgen.models import Signatory
 from docgen.render.pdf import draw_on_page, keep_xmp_metadata, page_count, page_size
 from docgen.sign.backends import LetterSigner, SignerBackend
-from docgen.sign.copies import fresh_all, keep_all
 from docgen.sign.remote import RemoteBackend, SignatureField, accept_signed_pdf
 from docgen.sign.services import TrustServices
 
@@ -210,17 +208,12 @@ class PadesSigner:
     """
 
     def __init__(self, settings: Settings):
-        """Prepare the signature parameters, the timestamp client and the trust roots."""
+        """Prepare the signature parameters and the trust services (timestamps, trust roots)."""
         self._settings = settings
         self._zone = ZoneInfo(settings.signing.timezone)
         self.level = resolve_level(settings)
         self._services = TrustServices(settings)
         self._warned = False
-        self._roots = keep_all(
-            certificate
-            for path in settings.verification.trust
-            for certificate in load_certs_from_pemder([str(path)])
-        )
 
     def check_backend(self, backend: SignerBackend | RemoteBackend) -> None:
         """Refuse a backend that cannot sign at the configured level (remote above B-B)."""
@@ -366,7 +359,7 @@ class PadesSigner:
             raise SigningError(f"Could not prepare the letter for signing: {error}") from error
         signed = backend.sign(prepared, field)
         accepted = accept_signed_pdf(
-            prepared, signed, field, fresh_all(self._roots), backend.subject
+            prepared, signed, field, self._services.trust_roots(), backend.subject
         )
         when = accepted.signed_at.astimezone(self._zone) if accepted.signed_at else now
         return SignedPdf(pdf=signed, signer=accepted.signer, signed_at=when, level="B-B")

@@ -34,8 +34,7 @@ from typing import Any, TypeVar
 
 import requests
 import urllib3.exceptions
-from asn1crypto import cms, tsp
-from pyhanko.keys import load_certs_from_pemder
+from asn1crypto import cms, tsp, x509
 from pyhanko.sign.general import SigningError as PyhankoSigningError
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
@@ -62,7 +61,7 @@ from pyhanko_certvalidator.fetchers.requests_fetchers.util import RequestsFetche
 from docgen.config import Settings
 from docgen.errors import ConfigError, ServiceUnavailable, SigningError
 from docgen.lazy import PerProcess
-from docgen.sign.copies import Kept, fresh_all, fresh_answer, keep_all, kept_answer
+from docgen.sign.copies import Kept, fresh_all, fresh_answer, keep_certificates, kept_answer
 
 __all__ = ["RevocationAnswers", "TrustServices", "bounded_request", "fetching_context"]
 
@@ -430,17 +429,17 @@ class TrustServices:
         """Prepare (not yet contact) the services named in the settings."""
         signing = settings.signing
         self._settings = settings
-        self._roots = keep_all(
-            certificate
-            for path in settings.verification.trust
-            for certificate in load_certs_from_pemder([str(path)])
-        )
+        self._roots = keep_certificates(settings.verification.trust)
         self._answers = RevocationAnswers(signing.revocation_refresh_seconds)
 
     @property
     def timestamps(self) -> bool:
         """Whether a timestamping authority is configured."""
         return bool(self._settings.signing.timestamp_url)
+
+    def trust_roots(self) -> list[x509.Certificate]:
+        """New copies of the configured trust roots, for the calling thread."""
+        return fresh_all(self._roots)
 
     def timestamper(self) -> RequestsHTTPTimeStamper:
         """A timestamp client for one letter (or one archive refresh), in the calling thread.
@@ -466,7 +465,7 @@ class TrustServices:
             self._settings.signing.timeout_seconds,
             self._answers if owner is not None else None,
             owner,
-            trust_roots=fresh_all(self._roots),
+            trust_roots=self.trust_roots(),
         )
 
     def with_retries(self, action: Callable[[], T], failure: str, consequence: str) -> T:

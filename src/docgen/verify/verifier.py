@@ -43,7 +43,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pyhanko.keys import load_certs_from_pemder
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESPassed
@@ -77,7 +76,7 @@ from docgen.errors import ConfigError, RegisterError
 from docgen.register import LetterStatus, Register, open_register
 from docgen.reports import Check, TimestampInfo, Verdict, VerificationReport
 from docgen.sign.backends import common_name
-from docgen.sign.copies import fresh_all, keep_all
+from docgen.sign.copies import fresh_all, keep_certificates
 from docgen.sign.services import RevocationAnswers, fetching_context
 from docgen.verify.intake import verify_path
 from docgen.verify.pdfsyntax import StructureError
@@ -175,11 +174,7 @@ class Verifier:
         self._answers = RevocationAnswers(answer_max_age)
         try:
             # kept as bytes: each verification parses copies of its own (docgen.sign.copies)
-            self._roots = keep_all(
-                certificate
-                for path in trust_roots
-                for certificate in load_certs_from_pemder([str(path)])
-            )
+            self._roots = keep_certificates(trust_roots)
         except OSError as error:
             raise ConfigError(f"Cannot read a trust root: {error}") from None
         if not self._roots:
