@@ -7,14 +7,16 @@ in a traceback; a "database is locked" failure was reported as not retryable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -34,9 +36,9 @@ from docgen.errors import (
     is_retryable,
 )
 from docgen.pipeline import Issuer, request_hash
-from docgen.register import LetterStatus, Register
+from docgen.register import LetterRecord, LetterStatus, Register
 from docgen.render import Renderer
-from docgen.reports import IssueOutcome
+from docgen.reports import IssuedLetter, IssueOutcome
 from scripts.demo_pki import DemoPki
 from tests.helpers import EXAMPLES, load_request
 
@@ -208,6 +210,52 @@ def test_completing_a_crashed_rename_never_replaces_another_file(
         assert not pending.exists()
         # and issuing it again once more is still the same letter
         assert issuer.issue(request).sha256 == letter.sha256
+
+
+class _RacedRegister(Register):
+    """A register that lets a rival act just after a letter is recorded, before its move."""
+
+    rival: Callable[[LetterRecord], None] = staticmethod(lambda record: None)
+
+    def mark_issued(self, register_id: str, **fields: Any) -> LetterRecord:
+        record = super().mark_issued(register_id, **fields)
+        self.rival(record)
+        return record
+
+
+@pytest.mark.parametrize("rival", ["moved it", "linked it"])
+def test_a_rival_completing_the_move_of_a_letter_being_issued_is_no_error(
+    tmp_path: Path, renderer: Renderer, pki: DemoPki, rival: str
+) -> None:
+    # CI found it (a node asked for a letter another node had just recorded): the rival sees
+    # the record issued and its file still pending, so it completes the move itself, and the
+    # issuer's own move then found the pending name gone and failed
+    Register.create(tmp_path / "register.sqlite3").close()
+    settings = Settings.load(
+        letter_register={"path": str(tmp_path / "register.sqlite3")},
+        output=str(tmp_path / "letters"),
+    )
+    request = load_request(HTML_EXAMPLE)
+    seen: list[IssuedLetter] = []
+
+    def another_issuer(record: LetterRecord) -> None:
+        with Issuer(settings, renderer=renderer) as other:
+            seen.append(other.issue(request))
+
+    def half_a_move(record: LetterRecord) -> None:  # linked, not yet unlinked
+        assert record.pdf_path is not None
+        path = Path(record.pdf_path)
+        os.link(path.with_name(f".{path.name}.{record.register_id}.part"), path)
+
+    register = _RacedRegister(settings.letter_register.path)
+    register.rival = another_issuer if rival == "moved it" else half_a_move
+    with Issuer(settings, renderer=renderer, register=register) as issuer:
+        letter = issuer.issue(request)
+    assert letter.outcome is IssueOutcome.ISSUED
+    assert _files(tmp_path / "letters") == [letter.path], "one letter, no pending file left"
+    assert hashlib.sha256(letter.path.read_bytes()).hexdigest() == letter.sha256
+    if seen:
+        assert seen[0].outcome is IssueOutcome.ALREADY_ISSUED and seen[0].path == letter.path
 
 
 # ---------------------------------------------------------------- full and read-only folders

@@ -93,6 +93,26 @@ def _same_letter(path: Path, record: LetterRecord) -> bool:
     )
 
 
+def _move_into_place(pending: Path, path: Path, record: LetterRecord) -> bool:
+    """Move a recorded letter's pending file to its name; a rival doing the same move is fine.
+
+    Once a letter is recorded, any issuer asked for the same request, in any thread, process or
+    node, completes a move that looks unfinished (see :meth:`Issuer._existing`), so two may race
+    to it: the slower one finds the pending name gone or the final name taken, by the letter
+    recorded. Only another file under the final name, or a failure with no letter there, is an
+    error. Returns whether this call made the move (False: the rival did).
+    """
+    try:
+        commit_pending(pending, path)
+    except OutputError:
+        if not _same_letter(path, record):
+            raise
+        with contextlib.suppress(OSError):  # the rival may have died between link and unlink
+            pending.unlink(missing_ok=True)
+        return False
+    return True
+
+
 class Issuer(Closing):
     """Issues letters: numbered once, signed, recorded, written safely. Build once, share."""
 
@@ -184,7 +204,7 @@ class Issuer(Closing):
             raise
         # recorded: a failure from here on keeps the pending file, and running again completes
         # the move (see _existing)
-        commit_pending(pending, path)
+        _move_into_place(pending, path, record)
         return self._letter(record, IssueOutcome.ISSUED)
 
     def _existing(self, record: LetterRecord) -> IssuedLetter:
@@ -197,13 +217,14 @@ class Issuer(Closing):
             with contextlib.suppress(OSError):
                 pending.unlink(missing_ok=True)
         else:
-            if not _same_letter(pending, record):
+            # the issuer may be moving it right now: the letter is then at its name already
+            if not _same_letter(pending, record) and not _same_letter(path, record):
                 raise RegisterError(
                     f"Letter {record.letter_number} was issued, but its file {path} is missing "
                     "or changed; restore it from the archive"
                 )
-            commit_pending(pending, path)  # never over another file: OutputError then
-            self.register.record_file_completed(record.register_id, str(path))
+            if _move_into_place(pending, path, record):  # never over another file
+                self.register.record_file_completed(record.register_id, str(path))
         outcome = (
             IssueOutcome.REVOKED
             if record.status is LetterStatus.REVOKED
