@@ -10,12 +10,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # so the virtual environment is made from /usr/bin/python3 with the system site-packages visible.
 # LibreOffice runs with jemalloc (libjemalloc2): it converts faster, in less memory.
 # poppler-utils gives pdftotext/pdfsig for the tests; softhsm2 is the hardware-key test token.
+# The browser tests drive Debian's chromium through Playwright (which is never let fetch a browser
+# of its own) and read the QR codes in its screenshots with zbar (libzbar0, loaded by pyzbar).
 SYSTEM_PACKAGES=(
   python3 python3-venv python3-uno
   libreoffice-writer-nogui libjemalloc2
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
   fonts-liberation2 fonts-dejavu-core fontconfig
   poppler-utils softhsm2 postgresql
+  chromium libzbar0
 )
 
 missing=()

@@ -52,6 +52,7 @@ __all__ = [
     "SignatureLevel",
     "SigningSettings",
     "VerificationSettings",
+    "WebSettings",
     "bundled_templates",
     "data_home",
 ]
@@ -322,6 +323,27 @@ class VerificationSettings(_Settings):
     """Most memory the process verifying one file for ``docgen verify`` may take."""
 
 
+class WebSettings(_Settings):
+    """The verification website (``docgen serve``, :func:`docgen.web.create_app`)."""
+
+    upload_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    """Largest upload taken; a larger one is refused while it streams, before it is parsed."""
+    time_budget_seconds: float = Field(default=20.0, gt=0)
+    """Longest verification of one upload; past it the upload is reported unchecked."""
+    memory_budget_mb: int = Field(default=1024, ge=256)
+    """Most memory the process verifying one upload may take beyond what it holds at rest."""
+    verifiers: int = Field(default=1, ge=1, le=16)
+    """Verification processes per server worker: uploads verified at once by one worker."""
+    uploads_per_minute: int = Field(default=30, ge=1)
+    """Uploads one client address may make per minute (per server worker); more are refused
+    with 429 until the minute has passed."""
+    uploads_waiting: int = Field(default=16, ge=1)
+    """Uploads one server worker holds at once, verified or waiting; more are refused with 503
+    (each holds up to ``upload_max_bytes`` in memory)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-For names the client (rate limits count by client address)."""
+
+
 class Settings(_Settings):
     """Everything docgen can be configured with."""
 
@@ -340,6 +362,8 @@ class Settings(_Settings):
     """The letter register."""
     verification: VerificationSettings = VerificationSettings()
     """Trust roots for verification."""
+    web: WebSettings = WebSettings()
+    """The verification website."""
     output: ConfigPath = Field(default_factory=lambda: data_home() / "letters")
     """Folder issued letters are written under (by DG / service / date); by default
     ``letters`` in the data folder."""

@@ -40,11 +40,12 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from docgen.catalogue import Service
 from docgen.config import Settings
 from docgen.errors import DocgenError, OutputError, RegisterError, SigningError
 from docgen.files import commit_pending, pending_path, write_pending
 from docgen.models import LetterRequest
-from docgen.register import LetterRecord, LetterStatus, Register, open_register
+from docgen.register import LetterFacts, LetterRecord, LetterStatus, Register, open_register
 from docgen.render import Renderer
 from docgen.render.pdf import signed_revision_sha256
 from docgen.reports import IssuedLetter, IssueOutcome
@@ -90,6 +91,26 @@ def _same_letter(path: Path, record: LetterRecord) -> bool:
         return True
     return record.signed_sha256 is not None and (
         signed_revision_sha256(data) == record.signed_sha256
+    )
+
+
+def _facts(request: LetterRequest, service: Service, level: str) -> LetterFacts:
+    """What the letter shows of itself, for its verification page (as the templates print it)."""
+    signatory = request.signatory
+    return LetterFacts(
+        subject=request.subject or service.subject_for(request.decision.outcome),
+        signatory=signatory.name,
+        # as printed: the mandate line, then the position with its acting mark
+        position=", ".join(
+            part
+            for part in (
+                signatory.delegation,
+                " ".join(word for word in (signatory.acting, signatory.title) if word),
+            )
+            if part
+        ),
+        level=level,
+        valid_until=request.valid_until,
     )
 
 
@@ -193,6 +214,7 @@ class Issuer(Closing):
                 signed_sha256=signed_revision_sha256(signed.pdf),
                 path=str(path),
                 signer=signed.signer,
+                facts=_facts(request, service, signed.level),
             )
         except BaseException as error:
             with contextlib.suppress(FileNotFoundError):

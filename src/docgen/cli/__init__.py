@@ -132,7 +132,7 @@ def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from docgen.cli import batch, catalogue, issue, register, render, schema, verify
+    from docgen.cli import batch, catalogue, issue, register, render, schema, serve, verify
 
     main.add_command(batch.batch)
     main.add_command(issue.issue)
@@ -142,6 +142,7 @@ def _register() -> None:
     main.add_command(verify.timestamp)
     main.add_command(render.render)
     main.add_command(schema.schema)
+    main.add_command(serve.serve)
     main.add_command(catalogue.services)
     main.add_command(catalogue.templates)
 

@@ -46,13 +46,14 @@ Example::
 from docgen.register.backend import RegisterBackend
 from docgen.register.core import Register, open_register, process_identity
 from docgen.register.migrations import SCHEMA_VERSION
-from docgen.register.records import AuditEvent, EventKind, LetterRecord, LetterStatus
+from docgen.register.records import AuditEvent, EventKind, LetterFacts, LetterRecord, LetterStatus
 from docgen.register.sqlite import SqliteBackend
 
 __all__ = [
     "SCHEMA_VERSION",
     "AuditEvent",
     "EventKind",
+    "LetterFacts",
     "LetterRecord",
     "LetterStatus",
     "Register",

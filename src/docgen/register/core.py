@@ -26,6 +26,7 @@ from docgen.register.migrations import SCHEMA_VERSION, apply_migrations, schema_
 from docgen.register.records import (
     AuditEvent,
     EventKind,
+    LetterFacts,
     LetterRecord,
     LetterStatus,
     audit_event,
@@ -474,8 +475,12 @@ class Register:
         path: str,
         signer: str,
         signed_sha256: str | None = None,
+        facts: LetterFacts | None = None,
     ) -> LetterRecord:
-        """Record that the reserved letter was signed and written (by this reservation's owner)."""
+        """Record that the reserved letter was signed and written (by this reservation's owner).
+
+        ``facts`` are what the letter shows for its verification page.
+        """
         return self._finish(
             register_id,
             {
@@ -485,6 +490,7 @@ class Register:
                 "pdf_path": path,
                 "signer": signer,
                 "issued_at": _NOW,
+                "facts": facts.to_json() if facts is not None else None,
             },
             EventKind.ISSUED,
             f"signed by {signer}; SHA-256 {sha256}",

@@ -135,11 +135,16 @@ def _audit_trail(session: Session, backend: RegisterBackend, actor: tuple[str, s
     )
 
 
+def _facts(session: Session, backend: RegisterBackend, actor: tuple[str, str]) -> None:
+    _add_column(session, backend, "facts")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "letters and numbering series", _letters),
     Migration(2, "owner of a reservation (node, process, start time)", _owner),
     Migration(3, "hash of the signed revision", _signed_sha256),
     Migration(4, "append-only audit trail", _audit_trail),
+    Migration(5, "what an issued letter shows, for its verification page", _facts),
 )
 """Every migration, in order; the last one's version is :data:`SCHEMA_VERSION`."""
 

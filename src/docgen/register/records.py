@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["AuditEvent", "EventKind", "LetterRecord", "LetterStatus"]
+__all__ = ["AuditEvent", "EventKind", "LetterFacts", "LetterRecord", "LetterStatus"]
 
 
 class LetterStatus(StrEnum):
@@ -37,6 +38,50 @@ class EventKind(StrEnum):
     """A letter's file was moved into place after a crash had interrupted its issue."""
     RECORDED = "recorded"
     """The letter's state when the audit trail began (a register made by an earlier docgen)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LetterFacts:
+    """What an issued letter shows that its other columns do not: for the verification page.
+
+    Recorded with the issue, so that the page shows what the letter shows without reading the
+    letter's file (which may live on another machine).
+    """
+
+    subject: str
+    """*Hal*, as printed."""
+    signatory: str
+    """The signing official's name, as printed under the signature."""
+    position: str
+    """The official's position as printed: acting mark (Plt./Plh.) and title."""
+    level: str
+    """The PAdES level the letter was signed at (B-B, B-T, B-LT, B-LTA)."""
+    valid_until: date | None = None
+    """The letter's last day of validity, when it has one."""
+
+    def to_json(self) -> str:
+        """The facts as the register stores them."""
+        fields = {
+            "subject": self.subject,
+            "signatory": self.signatory,
+            "position": self.position,
+            "level": self.level,
+            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+        }
+        return json.dumps(fields, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> LetterFacts:
+        """The facts from what :meth:`to_json` stored."""
+        fields = json.loads(text)
+        until = fields.get("valid_until")
+        return cls(
+            subject=str(fields["subject"]),
+            signatory=str(fields["signatory"]),
+            position=str(fields["position"]),
+            level=str(fields["level"]),
+            valid_until=date.fromisoformat(until) if until else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +130,9 @@ class LetterRecord:
     """When the letter was recorded as issued."""
     changed_at: datetime
     """When the status last changed."""
+    facts: LetterFacts | None = None
+    """What the issued letter shows beyond the columns above (None before it is issued, and
+    for letters issued before docgen recorded them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +198,7 @@ def letter_record(row: Mapping[str, Any]) -> LetterRecord:
         reserved_at=when(row["reserved_at"]),
         issued_at=when(row["issued_at"]) if row["issued_at"] is not None else None,
         changed_at=when(row["changed_at"]),
+        facts=LetterFacts.from_json(row["facts"]) if row["facts"] else None,
     )
 
 

@@ -48,7 +48,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "register_id", "request_id", "request_hash", "series", "seq", "letter_number",
         "service", "directorate", "applicant_nib", "applicant", "decision", "issued_on",
         "status", "reason", "signer", "pdf_sha256", "signed_sha256", "pdf_path",
-        "reserved_at", "owner", "issued_at", "changed_at",
+        "reserved_at", "owner", "issued_at", "changed_at", "facts",
     ),
     "letter_events": (
         "id", "register_id", "letter_number", "event", "at", "node", "process", "reason",

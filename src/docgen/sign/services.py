@@ -279,11 +279,13 @@ class _BoundedFetches(RequestsFetcherMixin):
     """Revocation and certificate fetches through :func:`bounded_request`, not ``requests.get``.
 
     With ``answers`` set, an answer another letter's fetcher already has (in any thread) is
-    taken from there instead of being fetched again.
+    taken from there instead of being fetched again. With ``allowed`` set, only those exact
+    addresses are asked; any other is refused before a connection is made.
     """
 
     answers: RevocationAnswers | None = None
     owner: Hashable = None
+    allowed: frozenset[str] | None = None
 
     async def _perform_fetch(self, tag: Any, fetch_fun: Callable[[], Awaitable[Any]]) -> Any:
         answers = self.answers
@@ -318,6 +320,10 @@ class _BoundedFetches(RequestsFetcherMixin):
     def _bounded(
         self, method: str, url: str, headers: dict[str, str], data: bytes | None
     ) -> requests.Response:
+        if self.allowed is not None and url not in self.allowed:
+            # an address from a certificate nobody vouched for: asking it would let whoever
+            # made the certificate send requests from this host (server-side request forgery)
+            raise requests.RequestException(f"{url} is not an address this validation may ask")
         answer = bounded_request(method, url, self.per_request_timeout, headers=headers, data=data)
         if answer.status_code != 200:
             raise requests.RequestException(f"status code {answer.status_code}")
@@ -339,17 +345,23 @@ class _CertificateFetcher(_BoundedFetches, RequestsCertificateFetcher):
 
 
 class _FetcherBackend(RequestsFetcherBackend):
-    """pyHanko's requests fetchers, each request bounded in all (:func:`bounded_request`)."""
+    """pyHanko's requests fetchers, each request bounded in all (:func:`bounded_request`).
+
+    With ``allowed_urls``, OCSP and CRL requests go only to those addresses, and no issuer
+    certificate is fetched at all (see :func:`fetching_context`).
+    """
 
     def __init__(
         self,
         per_request_timeout: float,
         answers: RevocationAnswers | None = None,
         owner: Hashable = None,
+        allowed_urls: frozenset[str] | None = None,
     ):
         super().__init__(per_request_timeout=per_request_timeout)
         self._answers = answers
         self._owner = owner
+        self._allowed = allowed_urls
 
     def get_fetchers(self) -> Fetchers:
         """Fresh fetchers sharing one budget, as pyHanko's own backend makes them."""
@@ -363,6 +375,12 @@ class _FetcherBackend(RequestsFetcherBackend):
         for fetcher in fetchers:
             fetcher.answers, fetcher.owner = self._answers, self._owner
         ocsp_fetcher, crl_fetcher, cert_fetcher = fetchers
+        if self._allowed is not None:
+            ocsp_fetcher.allowed = crl_fetcher.allowed = self._allowed
+            # issuer addresses (AIA caIssuers) are asked while the path is still being built,
+            # before anything in it is trusted: with a list, the path is built from what the
+            # letter and the trust roots hold, and nothing is fetched for it
+            cert_fetcher.allowed = frozenset()
         return Fetchers(
             ocsp_fetcher=ocsp_fetcher, crl_fetcher=crl_fetcher, cert_fetcher=cert_fetcher
         )
@@ -372,20 +390,26 @@ def fetching_context(
     timeout: float,
     answers: RevocationAnswers | None = None,
     owner: Hashable = None,
+    *,
+    allowed_urls: frozenset[str] | None = None,
     **options: Any,
 ) -> ValidationContext:
     """A new hard-fail context that fetches revocation data, for one letter, in one thread.
 
     A context may be used by one thread (one event loop) at a time: pyHanko's fetchers keep
     asyncio events bound to the loop that first waited on them. With ``answers``, what any
-    thread fetched for ``owner`` is reused while it is fresh. ``options`` are
-    :class:`ValidationContext`'s (``trust_roots``, ``moment`` ...).
+    thread fetched for ``owner`` is reused while it is fresh. With ``allowed_urls``, OCSP and
+    CRL requests go to those exact addresses only and issuer certificates are never fetched:
+    any other request fails (:class:`requests.RequestException`) before a connection is made.
+    Without it (signing, where the certificates are docgen's own), every address a certificate
+    names may be asked. ``options`` are :class:`ValidationContext`'s (``trust_roots``,
+    ``moment`` ...).
     """
     return ValidationContext(
         **options,
         allow_fetching=True,
         revocation_mode="hard-fail",
-        fetcher_backend=_FetcherBackend(timeout, answers, owner),
+        fetcher_backend=_FetcherBackend(timeout, answers, owner, allowed_urls),
     )
 
 

@@ -82,6 +82,12 @@ class IsolatedVerifier(Closing):
             with here.lock:
                 _stop(here)
 
+    def start(self) -> None:
+        """Start this process's worker now, not on the first file; raises if it cannot start."""
+        here = self._here.get()
+        with here.lock:
+            self._ready(here)
+
     def verify_file(self, path: Path) -> VerificationReport:
         """Verify one file within the budget; refused and unreadable files are unchecked."""
         return verify_path(path, self._max_file_bytes, self.verify)

@@ -17,7 +17,9 @@ with its reason, never a crash. The checks, in order:
                    timestamp and validation-data updates are acceptable)
 ``certification``  the certification signature's no-changes permission is respected
 ``revocation``     the signer's certificate was not revoked: from the validation data in the
-                   letter, or asked of the issuing CA online; never assumed
+                   letter, or asked of the issuing CA online; never assumed. Only a chain that
+                   holds to the trust roots is asked about, and only at the addresses its own
+                   certificates name: a crafted certificate makes no request
 ``register``       the letter is in the register with this exact file, and is not revoked
                    (only when a register is configured)
 
@@ -62,7 +64,9 @@ from pyhanko.sign.validation.policy_decl import (
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.fetchers.common_utils import enumerate_delivery_point_urls
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.policy_decl import (
     NO_REVOCATION,
     REQUIRE_REVINFO,
@@ -70,6 +74,7 @@ from pyhanko_certvalidator.policy_decl import (
     FreshnessReqType,
 )
 from pyhanko_certvalidator.registry import SimpleTrustManager
+from pyhanko_certvalidator.util import get_ocsp_urls, get_relevant_crl_dps
 
 from docgen.config import Settings
 from docgen.errors import ConfigError, RegisterError
@@ -218,11 +223,21 @@ class Verifier:
             answer_max_age=settings.signing.revocation_refresh_seconds,
         )
 
-    def _context(self, reader: PdfFileReader) -> tuple[ValidationContext, bool]:
-        """A context with the letter's own validation data; True when it holds revocation data.
+    def _context(
+        self, reader: PdfFileReader, signature: EmbeddedPdfSignature
+    ) -> tuple[ValidationContext, bool, bool | None]:
+        """The signer's context, whether it holds revocation data, whether trusted but for that.
+
+        The third value says whether the signer is trusted when its revocation is not required,
+        None when that was not asked.
 
         With embedded revocation data (B-LT, B-LTA) revocation is checked hard-fail, offline.
-        A B-B or B-T letter carries none: its revocation is reported as not checked.
+        A B-B or B-T letter carries none: with fetching on, the signer's chain is first
+        validated offline, and only a chain that holds to the trust roots has its revocation
+        fetched online, from the addresses its own certificates name and no others. Anyone may
+        upload a letter, and a certificate nobody vouched for may name any address, this
+        host's own services included (server-side request forgery). Otherwise the revocation
+        is reported as not checked.
         """
         try:
             dss = DocumentSecurityStore.read_dss(reader)
@@ -230,10 +245,18 @@ class Verifier:
             dss = None
         if dss is not None and (dss.ocsps or dss.crls):
             offline = {**self._base(fetch=False), "revocation_mode": "hard-fail"}
-            return dss.as_validation_context(offline), True
-        if self._fetch_timeout is not None:
-            return self._online_context(), False
-        return self._without_revocation(), False
+            return dss.as_validation_context(offline), True, None
+        if self._fetch_timeout is None:
+            return self._without_revocation(), False, None
+        # trust does not depend on the difference analysis: it is made once, by the validation
+        # that counts
+        unrevoked = validate_pdf_signature(
+            signature, signer_validation_context=self._without_revocation(), skip_diff=True
+        )
+        if unrevoked.trusted and unrevoked.validation_path is not None:
+            return self._online_context(_revocation_urls(unrevoked.validation_path)), False, True
+        # not trusted even before revocation: nothing is fetched, and the verdict is not valid
+        return self._without_revocation(), False, False
 
     def _base(self, *, fetch: bool) -> dict[str, Any]:
         """What every validation context shares: the trust roots and the validation time."""
@@ -242,17 +265,20 @@ class Verifier:
             base["moment"] = self._at
         return base
 
-    def _online_context(self) -> ValidationContext:
+    def _online_context(self, allowed_urls: frozenset[str]) -> ValidationContext:
         """A fetching context for one letter; the answers it fetches serve the next letters.
 
-        A context per letter, because pyHanko's contexts may not be shared between threads
-        (their fetchers keep asyncio events of one event loop); the answers are shared, each
-        request bounded in all by the fetch timeout.
+        Only ``allowed_urls`` are asked, and no issuer certificate is fetched. A context per
+        letter, because pyHanko's contexts may not be shared between threads (their fetchers
+        keep asyncio events of one event loop); the answers are shared, each request bounded
+        in all by the fetch timeout.
         """
         assert self._fetch_timeout is not None
         base = self._base(fetch=True)
         del base["allow_fetching"]
-        return fetching_context(self._fetch_timeout, self._answers, "verify", **base)
+        return fetching_context(
+            self._fetch_timeout, self._answers, "verify", allowed_urls=allowed_urls, **base
+        )
 
     def _without_revocation(self) -> ValidationContext:
         """A context that checks chain and validity period, not revocation.
@@ -378,7 +404,7 @@ class Verifier:
         signature = signatures[0]
         structure = self._agreement(data, raw, reader, signature)
         facts["structure"] = structure
-        context, embedded = self._context(reader)
+        context, embedded, unrevoked_trusted = self._context(reader, signature)
         stamps_context = self._without_revocation()
         status = validate_pdf_signature(
             signature, signer_validation_context=context, ts_validation_context=stamps_context
@@ -396,7 +422,7 @@ class Verifier:
                 for check in status_checks
             ]
         checks.extend(status_checks)
-        checks.append(self._revocation(signature, status, embedded, checks, facts))
+        checks.append(self._revocation(status, embedded, unrevoked_trusted, checks, facts))
         timestamps: list[TimestampInfo] = []
         if status.timestamp_validity is not None:
             stamp = status.timestamp_validity
@@ -420,9 +446,9 @@ class Verifier:
 
     def _revocation(
         self,
-        signature: EmbeddedPdfSignature,
         status: PdfSignatureStatus,
         embedded: bool,
+        unrevoked_trusted: bool | None,
         checks: list[Check],
         facts: dict[str, object],
     ) -> Check:
@@ -431,6 +457,8 @@ class Verifier:
         A letter that embeds revocation data is judged by it. Otherwise the issuing CA is asked
         online; when it does not answer, or when it may not be asked (offline, or validating as
         of another time), the check is not made and the verdict cannot be valid.
+        ``unrevoked_trusted`` is whether the signer is trusted when its revocation is not
+        required (see :meth:`_context`).
         """
         if status.revoked:
             facts["revocation"] = "revoked"
@@ -446,7 +474,7 @@ class Verifier:
             return Check(name="revocation", passed=False, detail=detail, checked=False)
         elif status.trusted:
             detail = "good, checked online with the issuing CA's services"
-        elif status.intact and status.valid and self._trusted_without_revocation(signature):
+        elif status.intact and status.valid and unrevoked_trusted:
             # everything else holds: only the signer's status could not be fetched
             facts["revocation"] = _UNREACHABLE
             checks[:] = [
@@ -462,11 +490,6 @@ class Verifier:
             return Check(name="revocation", passed=False, detail=detail)
         facts["revocation"] = detail
         return Check(name="revocation", passed=True, detail=detail)
-
-    def _trusted_without_revocation(self, signature: EmbeddedPdfSignature) -> bool:
-        """Whether the signer would be trusted if its revocation status were not required."""
-        context = self._without_revocation()
-        return bool(validate_pdf_signature(signature, signer_validation_context=context).trusted)
 
     def _long_term_trust(self, signature: EmbeddedPdfSignature) -> Check:
         """The trust check of a B-LTA letter, by ETSI EN 319 102-1 long-term validation.
@@ -545,6 +568,19 @@ class Verifier:
         else:
             passed, detail = False, f"letter {number} is {record.status.value}"
         return Check(name="register", passed=passed, detail=detail)
+
+
+def _revocation_urls(path: ValidationPath) -> frozenset[str]:
+    """The OCSP and CRL addresses (delta CRLs too) its certificates name, the root's aside.
+
+    Read with certvalidator's own helpers, so these are exactly the addresses it asks.
+    """
+    urls: set[str] = set()
+    for cert in path.iter_certs(include_root=False):
+        urls.update(get_ocsp_urls(cert))
+        for point in get_relevant_crl_dps(cert, use_deltas=True):
+            urls.update(enumerate_delivery_point_urls(point))
+    return frozenset(urls)
 
 
 def _failed_structure(detail: str) -> Check:
