@@ -324,7 +324,15 @@ class _BoundedFetches(RequestsFetcherMixin):
             # an address from a certificate nobody vouched for: asking it would let whoever
             # made the certificate send requests from this host (server-side request forgery)
             raise requests.RequestException(f"{url} is not an address this validation may ask")
-        answer = bounded_request(method, url, self.per_request_timeout, headers=headers, data=data)
+        # and no redirect away from an allowed address: the next one was vouched for by nobody
+        answer = bounded_request(
+            method,
+            url,
+            self.per_request_timeout,
+            headers=headers,
+            data=data,
+            allow_redirects=self.allowed is None,
+        )
         if answer.status_code != 200:
             raise requests.RequestException(f"status code {answer.status_code}")
         return answer
