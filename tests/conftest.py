@@ -31,6 +31,8 @@ from docgen.verify import Verifier
 from scripts.demo_pki import DEFAULT_CONFIG, DEMO_PKI, DemoPki, make_demo_pki, passphrase_for
 from tests.helpers import EXAMPLE_FILES, load_request
 
+pytest_plugins = ["tests.browser"]  # the browser tests' fixtures: browser, page, artifacts
+
 _HOME: Path | None = None
 _SERVICES: subprocess.Popen[bytes] | None = None
 

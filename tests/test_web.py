@@ -3,6 +3,7 @@ known states, real verification in the site's worker processes."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,19 +25,19 @@ from docgen.render import Renderer
 from docgen.web import create_app
 from docgen.web.site import Site
 from tests.attacks.hostile import bomb_update, deep_update
-from tests.web import REVOCATION_REASON, Letters, children, free_port, issue_letters, served
+from tests.web import (
+    REVOCATION_REASON,
+    Letters,
+    children,
+    free_port,
+    issue_letters,
+    served,
+    site,
+)
 
 MB = 1024 * 1024
 
-
-@pytest.fixture(scope="module")
-def site(
-    tmp_path_factory: pytest.TempPathFactory, renderer: Renderer, pki_services: str
-) -> Iterator[tuple[str, Letters]]:
-    port = free_port()
-    letters = issue_letters(tmp_path_factory.mktemp("web"), port, renderer, pki_services)
-    with served(letters.config, port):
-        yield f"http://127.0.0.1:{port}", letters
+__all__ = ["site"]  # the module's site, served once for its tests
 
 
 def _upload(url: str, data: bytes, *, name: str = "surat.pdf", form: bool = True) -> httpx.Response:
@@ -392,3 +394,32 @@ def test_the_register_is_only_read(site: tuple[str, Letters]) -> None:
         letters.valid.register_id
     )
     assert record is not None and record.status is LetterStatus.ISSUED
+
+
+def test_a_portal_mounts_the_site_under_a_prefix(site: tuple[str, Letters]) -> None:
+    _, letters = site
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    verification = create_app(letters.settings)
+    portal = Starlette(routes=[Mount("/verifikasi-surat", app=verification)])
+
+    async def visit() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=portal)
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal") as client:
+            page = await client.get(f"/verifikasi-surat/surat/{letters.valid.register_id}")
+            api = await client.get(f"/verifikasi-surat/api/v1/letters/{letters.valid.register_id}")
+            home = await client.get("/verifikasi-surat/")
+            return page, api, home
+
+    try:
+        # a thread of its own: a browser test in this process may hold the main thread's loop
+        with ThreadPoolExecutor(1) as thread:
+            page, api, home = thread.submit(asyncio.run, visit()).result()
+    finally:
+        verification.state.site.close()
+    assert page.status_code == 200 and letters.valid.letter_number in page.text
+    assert 'href="/verifikasi-surat/static/site.css"' in page.text
+    assert f'action="/verifikasi-surat/surat/{letters.valid.register_id}?lang=id"' in page.text
+    assert api.json()["letter_number"] == letters.valid.letter_number
+    assert home.status_code == 303 and home.headers["location"] == "/verifikasi-surat/verifikasi"

@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from docgen.config import Settings
 from docgen.lifetime import die_with_parent
@@ -90,14 +92,21 @@ def issue_letters(
     config.write_text("\n".join(lines) + "\n", "utf-8")
     Register.create(register).close()
     settings = Settings.load(config)
-    with Issuer(settings, renderer=renderer) as issuer:
-        valid = issuer.issue(load_request(HTML_EXAMPLE))
-        revoked = issuer.issue(variant("WEB-REVOKED-1"))
-        hostile = issuer.issue(
-            variant("WEB-HOSTILE-1", applicant_name='PT <script>alert(1)</script> & "Co"')
-        )
-        issuer.register.revoke(revoked.letter_number, REVOCATION_REASON)
-    return Letters(config, settings, valid, revoked, hostile)
+
+    def issue() -> Letters:
+        with Issuer(settings, renderer=renderer) as issuer:
+            valid = issuer.issue(load_request(HTML_EXAMPLE))
+            revoked = issuer.issue(variant("WEB-REVOKED-1"))
+            hostile = issuer.issue(
+                variant("WEB-HOSTILE-1", applicant_name='PT <script>alert(1)</script> & "Co"')
+            )
+            issuer.register.revoke(revoked.letter_number, REVOCATION_REASON)
+        return Letters(config, settings, valid, revoked, hostile)
+
+    # in a thread of its own: signing runs event loops, which a thread already running one
+    # (Playwright's, in the browser tests) cannot
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(issue).result()
 
 
 @contextmanager
@@ -149,3 +158,14 @@ def children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry))
     return found
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory, renderer: Renderer, pki_services: str
+) -> Iterator[tuple[str, Letters]]:
+    """A test module's site: its letters, served by ``docgen serve``; its base address."""
+    port = free_port()
+    letters = issue_letters(tmp_path_factory.mktemp("web"), port, renderer, pki_services)
+    with served(letters.config, port):
+        yield f"http://127.0.0.1:{port}", letters
