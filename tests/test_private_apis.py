@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from docgen.config import bundled_templates
+from scripts.demo_pki import DemoPki
 
 
 @contextmanager
@@ -255,3 +256,29 @@ def test_requests_response_content_is_read_from_its_private_field() -> None:
         response = requests.Response()
         response._content = b"canary"
         assert response.content == b"canary"
+
+
+def test_certvalidator_revocation_address_helpers(pki: DemoPki) -> None:
+    from asn1crypto import pem, x509
+    from pyhanko_certvalidator.authority import CertTrustAnchor
+    from pyhanko_certvalidator.path import ValidationPath
+
+    from docgen.verify.verifier import _revocation_urls
+
+    def certificate(path: Path) -> x509.Certificate:
+        return x509.Certificate.load(pem.unarmor(path.read_bytes())[2])
+
+    where = "docgen.verify.verifier._revocation_urls (the addresses verification may ask)"
+    with private_api(
+        "pyhanko_certvalidator.util.get_ocsp_urls / get_relevant_crl_dps, "
+        "fetchers.common_utils.enumerate_delivery_point_urls",
+        where,
+    ):
+        root, intermediate = certificate(pki.root_cert), certificate(pki.intermediate_cert)
+        signer = certificate(pki.certs["signer-ilmate"])
+        path = ValidationPath(CertTrustAnchor(root), [intermediate], signer)
+        urls = _revocation_urls(path)
+        expected = {*signer.ocsp_urls, *intermediate.ocsp_urls}
+        expected |= {point.url for point in signer.crl_distribution_points if point.url}
+        expected |= {point.url for point in intermediate.crl_distribution_points if point.url}
+        assert expected and expected <= urls, (expected, urls)

@@ -20,7 +20,8 @@ import httpx
 import pytest
 import uvicorn
 
-from docgen.register import LetterStatus, Register
+from docgen.errors import RegisterError
+from docgen.register import LetterRecord, LetterStatus, Register
 from docgen.render import Renderer
 from docgen.web import create_app
 from docgen.web.site import Site
@@ -423,3 +424,32 @@ def test_a_portal_mounts_the_site_under_a_prefix(site: tuple[str, Letters]) -> N
     assert f'action="/verifikasi-surat/surat/{letters.valid.register_id}?lang=id"' in page.text
     assert api.json()["letter_number"] == letters.valid.letter_number
     assert home.status_code == 303 and home.headers["location"] == "/verifikasi-surat/verifikasi"
+
+
+class _Unreachable(Register):
+    """A register whose server stopped answering after the site started."""
+
+    def get(self, register_id: str) -> LetterRecord | None:
+        raise RegisterError("could not connect to the register's server")
+
+
+def test_a_register_that_stops_answering_is_a_clear_503(site: tuple[str, Letters]) -> None:
+    _, letters = site
+    register = _Unreachable(letters.settings.letter_register.path, read_only=True)
+    verification = create_app(letters.settings, site=Site(letters.settings, register=register))
+    id_ = letters.valid.register_id
+
+    async def visit() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=verification)
+        async with httpx.AsyncClient(transport=transport, base_url="http://site") as client:
+            return await client.get(f"/surat/{id_}"), await client.get(f"/api/v1/letters/{id_}")
+
+    try:
+        with ThreadPoolExecutor(1) as thread:
+            page, api = thread.submit(asyncio.run, visit()).result()
+    finally:
+        verification.state.site.close()
+        register.close()
+    assert page.status_code == 503 and "tidak dapat dibaca" in page.text
+    assert "TERBIT" not in page.text and "tidak dikenal" not in page.text
+    assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"

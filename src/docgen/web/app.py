@@ -14,6 +14,7 @@ API (``/api/v1/openapi.json`` describes it): ``GET /api/v1/letters/{register id}
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
@@ -30,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from docgen.config import Settings
+from docgen.errors import DocgenError
 from docgen.reports import VerificationReport
 from docgen.web.guard import SecurityHeaders
 from docgen.web.site import Site
@@ -38,6 +40,8 @@ from docgen.web.views import LetterView
 from docgen.web.words import LANGUAGES, words
 
 __all__ = ["API_VERSION", "create_app"]
+
+log = logging.getLogger("docgen.web")
 
 API_VERSION = "1"
 """The JSON API's version; its paths begin ``/api/v1``."""
@@ -59,7 +63,7 @@ class ApiError(BaseModel):
 
     code: str
     """``not_found``, ``too_large``, ``empty``, ``no_file``, ``bad_request``,
-    ``rate_limited``, ``busy``, ``not_ready``."""
+    ``rate_limited``, ``busy``, ``unavailable``."""
     message: str
     """What went wrong and what to do, in English."""
 
@@ -301,6 +305,17 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
         return _api_error(400, "bad_request", "The request could not be read")
+
+    @app.exception_handler(DocgenError)
+    async def unavailable(request: Request, error: DocgenError) -> Response:
+        # the register (a PostgreSQL server, a file) did not answer: say so, never guess
+        log.warning("could not answer %s: %s", request.url.path, error)
+        message = "The register cannot be read at the moment; try again in a few minutes"
+        if request.url.path.startswith(f"{request.scope.get('root_path', '')}/api/"):
+            return _api_error(503, "unavailable", message)
+        lang = request.query_params.get("lang", LANGUAGES[0])
+        text = words(lang)["refused_unavailable"]
+        return page(request, "error.html.j2", 503, message=text, back=request.url.path)
 
     return app
 

@@ -178,6 +178,10 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Situs sedang memeriksa banyak berkas; coba lagi dalam satu menit.",
         "The site is verifying many files; try again in a minute.",
     ),
+    "refused_unavailable": (
+        "Buku register tidak dapat dibaca saat ini; coba lagi beberapa menit lagi.",
+        "The register cannot be read at the moment; try again in a few minutes.",
+    ),
     # the verifier's checks
     "check_file": ("Berkas", "File"),
     "check_budget": ("Batas pemeriksaan", "Verification limits"),
