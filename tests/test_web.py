@@ -453,3 +453,48 @@ def test_a_register_that_stops_answering_is_a_clear_503(site: tuple[str, Letters
     assert page.status_code == 503 and "tidak dapat dibaca" in page.text
     assert "TERBIT" not in page.text and "tidak dikenal" not in page.text
     assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"
+
+
+def test_waiting_uploads_get_a_verifier_in_the_order_they_came() -> None:
+    from docgen.web.site import _Queue
+
+    token = object()
+    queue = _Queue((token,))  # type: ignore[arg-type]  # any object stands for a verifier
+    assert queue.take() is token
+    served: list[int] = []
+
+    def upload(number: int) -> None:
+        got = queue.take()
+        served.append(number)
+        queue.give(got)
+
+    waiting = []
+    for number in range(5):
+        waiting.append(threading.Thread(target=upload, args=(number,)))
+        waiting[-1].start()
+        time.sleep(0.05)  # each in line before the next comes
+    # a newcomer arriving as the verifier is handed back waits its turn behind them
+    queue.give(token)
+    late = threading.Thread(target=upload, args=(5,))
+    late.start()
+    for thread in [*waiting, late]:
+        thread.join(10)
+    assert served == [0, 1, 2, 3, 4, 5]
+
+
+def test_uploads_are_logged_by_size_and_verdict_only(
+    tmp_path: Path, renderer: Renderer, pki_services: str
+) -> None:
+    port = free_port()
+    letters = issue_letters(tmp_path, port, renderer, pki_services)
+    data = letters.valid.path.read_bytes()
+    with served(letters.config, port, workers=2, verbose=True) as server:
+        for _ in range(2):
+            _upload(f"http://127.0.0.1:{port}/api/v1/verify", data, name="rahasia-pt-baja.pdf")
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        assert server.stderr is not None
+        log = server.stderr.read().decode()
+    assert log.count(f"verified an upload of {len(data)} bytes: valid") == 2, log
+    for secret in ("rahasia-pt-baja", letters.valid.letter_number, "Cilegon", "Traceback"):
+        assert secret not in log

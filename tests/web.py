@@ -110,11 +110,15 @@ def issue_letters(
 
 
 @contextmanager
-def served(config: Path, port: int, *, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
+def served(
+    config: Path, port: int, *, workers: int = 1, verbose: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
     """``docgen serve`` on ``port`` until the block ends; ready (``/readyz``) when it begins."""
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "docgen", "--config", str(config), "serve"),
+            *(sys.executable, "-m", "docgen", "--config", str(config)),
+            *(["--verbose"] if verbose else []),
+            "serve",
             *("--port", str(port), "--workers", str(workers)),
         ],
         preexec_fn=die_with_parent,

@@ -26,6 +26,7 @@ import click
 
 from docgen.config import Settings
 from docgen.errors import DocgenError
+from docgen.logs import quiet_libraries
 
 __all__ = ["main"]
 
@@ -125,9 +126,7 @@ def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
         stream=sys.stderr,
     )
     if not verbose:
-        # pyHanko logs every rejected signature with a traceback; the report says it in words
-        for noisy in ("pyhanko", "pyhanko_certvalidator", "fontTools", "weasyprint"):
-            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+        quiet_libraries()  # the reports say in words what they log with tracebacks
     ctx.obj = _Options(config, verbose)
 
 

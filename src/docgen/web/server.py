@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from docgen.config import CONFIG_ENV, Settings
 from docgen.lifetime import die_with_parent
+from docgen.logs import quiet_libraries
 from docgen.web.app import create_app
 from docgen.web.site import Site
 
 __all__ = ["app_from_environment", "serve"]
 
 _SERVER_PID = "DOCGEN_SERVER_PID"
+_VERBOSE = "DOCGEN_SERVER_VERBOSE"
 
 
 def app_from_environment() -> FastAPI:
@@ -27,6 +31,16 @@ def app_from_environment() -> FastAPI:
     server = os.environ.get(_SERVER_PID)
     if server and os.getpid() != int(server) and os.getppid() == int(server):
         die_with_parent(signal.SIGTERM)
+    # as the command line logs (a worker is a new interpreter); its verification processes
+    # log as it does. Verbose: each upload's size and verdict, at INFO
+    verbose = bool(os.environ.get(_VERBOSE))
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not verbose:
+        quiet_libraries()
     return create_app(Settings.load())
 
 
@@ -43,6 +57,7 @@ def serve(
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.resolve())
     os.environ[_SERVER_PID] = str(os.getpid())
+    os.environ[_VERBOSE] = "1" if verbose else ""
     uvicorn.run(
         "docgen.web.server:app_from_environment",
         factory=True,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -44,6 +44,39 @@ def _verifier(settings: Settings) -> Verifier:
     return Verifier.from_settings(settings)
 
 
+class _Queue:
+    """The free verifiers of one process, handed to waiting uploads in the order they came.
+
+    A plain queue lets a newly arrived upload take a verifier that an upload waiting for
+    seconds was about to get; under load some uploads then wait far longer than others.
+    """
+
+    def __init__(self, verifiers: tuple[IsolatedVerifier, ...]):
+        self._lock = threading.Lock()
+        self._free = list(verifiers)
+        self._waiting: deque[tuple[threading.Event, list[IsolatedVerifier]]] = deque()
+
+    def take(self) -> IsolatedVerifier:
+        """The next free verifier, waiting behind those who came first."""
+        with self._lock:
+            if self._free and not self._waiting:
+                return self._free.pop()
+            turn: tuple[threading.Event, list[IsolatedVerifier]] = (threading.Event(), [])
+            self._waiting.append(turn)
+        turn[0].wait()
+        return turn[1][0]
+
+    def give(self, verifier: IsolatedVerifier) -> None:
+        """Return a verifier: to the upload waiting longest, or to the free ones."""
+        with self._lock:
+            if self._waiting:
+                event, slot = self._waiting.popleft()
+                slot.append(verifier)
+                event.set()
+            else:
+                self._free.append(verifier)
+
+
 class _Verifiers(Closing):
     """A few isolated verifiers, each taking one upload at a time (in each process)."""
 
@@ -59,13 +92,7 @@ class _Verifiers(Closing):
             )
             for _ in range(web.verifiers)
         )
-        self._free: PerProcess[queue.SimpleQueue[IsolatedVerifier]] = PerProcess(self._queue)
-
-    def _queue(self) -> queue.SimpleQueue[IsolatedVerifier]:
-        free: queue.SimpleQueue[IsolatedVerifier] = queue.SimpleQueue()
-        for verifier in self._all:
-            free.put(verifier)
-        return free
+        self._free: PerProcess[_Queue] = PerProcess(lambda: _Queue(self._all))
 
     def start(self) -> None:
         """Start every verification process of this process now."""
@@ -73,13 +100,13 @@ class _Verifiers(Closing):
             verifier.start()
 
     def verify(self, data: bytes, name: str) -> VerificationReport:
-        """Verify with the first free verifier (waiting for one)."""
+        """Verify with the first free verifier (waiting in turn for one)."""
         free = self._free.get()
-        verifier = free.get()
+        verifier = free.take()
         try:
             return verifier.verify(data, name=name)
         finally:
-            free.put(verifier)
+            free.give(verifier)
 
     def close(self) -> None:
         """Stop this process's verification processes."""
