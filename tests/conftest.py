@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,13 +18,19 @@ import pytest
 
 from docgen.catalogue import Catalogue
 from docgen.config import HOME_ENV, HOME_SETTINGS, Settings
-from docgen.lifetime import die_with_parent
 from docgen.pipeline import Issuer
 from docgen.register import Register
 from docgen.render import RenderedLetter, Renderer
 from docgen.reports import IssuedLetter
 from docgen.verify import Verifier
-from scripts.demo_pki import DEFAULT_CONFIG, DEMO_PKI, DemoPki, make_demo_pki, passphrase_for
+from scripts.demo_pki import DEFAULT_CONFIG, DemoPki, make_demo_pki, passphrase_for
+from scripts.pki_services import (
+    answering,
+    pki_on_port,
+    services_url,
+    start_pki_services,
+    stop_process,
+)
 from tests.helpers import EXAMPLE_FILES, load_request
 
 pytest_plugins = ["tests.browser"]  # the browser tests' fixtures: browser, page, artifacts
@@ -63,8 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
         _RUN_PKI = Path(tempfile.mkdtemp(prefix="tests-pki-"))
         port = _free_port()
         os.environ[_PKI_ENV], os.environ[_PORT_ENV] = str(_RUN_PKI), str(port)
-        pki = _PKI = _make_run_pki(_RUN_PKI, port)
-        _SERVICES = _start_pki_services(pki, port)
+        pki = _PKI = pki_on_port(_RUN_PKI, port)
+        _SERVICES = start_pki_services(pki, port)
     else:  # a pytest-xdist worker: the controller made it
         folder = Path(os.environ[_PKI_ENV])
         pki = _PKI = make_demo_pki(
@@ -84,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _SERVICES is not None:
-        _stop(_SERVICES)
+        stop_process(_SERVICES)
     for folder in (_HOME, _RUN_PKI):
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -95,20 +97,6 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def _make_run_pki(folder: Path, port: int) -> DemoPki:
-    """The set-up's demo PKI (its keys, its passphrase) with certificates naming ``port``."""
-    made = make_demo_pki(DEMO_PKI, passphrase_for(DEMO_PKI))
-    shutil.copytree(made.key_dir, folder / "keys")
-    prefix = 'external-url-prefix: "http://127.0.0.1:9999"'
-    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
-    assert prefix in text, f"{DEFAULT_CONFIG} no longer names its services as expected"
-    config = folder / DEFAULT_CONFIG.name
-    config.write_text(text.replace(prefix, prefix.replace("9999", str(port))), encoding="utf-8")
-    (folder / "passphrase").write_bytes((DEMO_PKI / "passphrase").read_bytes())
-    (folder / "passphrase").chmod(0o600)
-    return make_demo_pki(folder, passphrase_for(folder), config=config)
 
 
 # the longest test files, longest first (about 4, 2, 2 and 1.5 minutes)
@@ -183,50 +171,6 @@ def verifier(issuing_settings: Settings, issuer: Issuer) -> Verifier:
     return Verifier.from_settings(issuing_settings)
 
 
-def _services_url(port: int, path: str) -> str:
-    return f"http://127.0.0.1:{port}/docgen-demo/{path}"
-
-
-def _answering(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-def _start_pki_services(pki: DemoPki, port: int) -> subprocess.Popen[bytes]:
-    """Start the PKI's OCSP responder, CRLs and timestamping authority on ``port``."""
-    command = [
-        str(Path(sys.executable).with_name("certomancer")), "--config", str(pki.config),
-        "--key-root", str(pki.key_dir), "animate", "--aiohttp",
-        "--port", str(port), "--no-web-ui",
-    ]  # fmt: skip
-    service = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: die_with_parent(signal.SIGTERM),  # no services outlive a killed run
-    )
-    probe = _services_url(port, "crls/intermediate/latest.crl")
-    deadline = time.monotonic() + 90
-    while not _answering(probe):
-        if service.poll() is not None or time.monotonic() > deadline:
-            _stop(service)
-            raise RuntimeError(f"the demo PKI services did not start on port {port}")
-        time.sleep(0.3)
-    return service
-
-
-def _stop(service: subprocess.Popen[bytes]) -> None:
-    service.terminate()
-    try:
-        service.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        service.kill()
-        service.wait()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def pki_services() -> str:
     """The run's demo PKI services, live on loopback: the timestamping authority's address.
@@ -236,9 +180,9 @@ def pki_services() -> str:
     test may need them: verification checks a B-B letter's signer online, hard-fail.
     """
     port = int(os.environ[_PORT_ENV])
-    if not _answering(_services_url(port, "crls/intermediate/latest.crl")):
+    if not answering(services_url(port, "crls/intermediate/latest.crl")):
         raise RuntimeError("the demo PKI services of this test run are not answering")
-    return _services_url(port, "tsa/tsa")
+    return services_url(port, "tsa/tsa")
 
 
 @pytest.fixture
