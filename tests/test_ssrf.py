@@ -367,13 +367,15 @@ def test_a_fetching_context_with_an_allow_list_asks_only_listed_revocation_addre
     assert len(listener.connections) == asked
 
 
+def _demo_signer(pki: DemoPki, label: str) -> SignerBackend:
+    passphrase_file = pki.root_cert.parent / "passphrase"
+    return open_backend(KeySettings(pkcs12=pki.p12[label], passphrase_file=passphrase_file))
+
+
 def test_a_genuine_b_b_letter_still_verifies_online_and_asks_no_stranger(
     listener: Listener, pki: DemoPki, sign: Callable[[SignerBackend], bytes]
 ) -> None:
-    passphrase_file = pki.root_cert.parent / "passphrase"
-    backend = open_backend(
-        KeySettings(pkcs12=pki.p12["signer-ilmate"], passphrase_file=passphrase_file)
-    )
+    backend = _demo_signer(pki, "signer-ilmate")
     report = _online_verifier(pki).verify(sign(backend))
     assert report.verdict is Verdict.VALID, report.reasons
     assert report.level == "B-B"
@@ -385,10 +387,7 @@ def test_a_genuine_b_b_letter_of_a_revoked_signer_is_still_found_revoked_online(
     pki: DemoPki, sign: Callable[[SignerBackend], bytes]
 ) -> None:
     """The allow-list holds the addresses the revoked signer's own chain names: it is asked."""
-    passphrase_file = pki.root_cert.parent / "passphrase"
-    backend = open_backend(
-        KeySettings(pkcs12=pki.p12["signer-revoked"], passphrase_file=passphrase_file)
-    )
+    backend = _demo_signer(pki, "signer-revoked")
     report = _online_verifier(pki).verify(sign(backend))
     assert report.verdict is Verdict.INVALID, report.reasons
     assert report.revocation == "revoked"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from docgen.pipeline import Issuer
 from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import IssuedLetter
+from scripts.pki_services import stop_process
 from tests.helpers import EXAMPLES, load_request
 
 HTML_EXAMPLE = EXAMPLES / "ilmate-pertek-baja-approved.json"
@@ -140,12 +140,7 @@ def served(
         yield process
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
         if process.stderr:
             process.stderr.close()
 
