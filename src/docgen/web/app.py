@@ -167,8 +167,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
         lang = request.query_params.get("lang", LANGUAGES[0])
         message = words(lang).get(f"refused_{refusal.code}", refusal.message).format(mb=max_mb)
         response = page(request, "error.html.j2", refusal.status, message=message, back=back)
-        if refusal.status == 429:
-            response.headers["Retry-After"] = "60"
+        response.headers.update(refusal.headers())
         return response
 
     # ------------------------------------------------------------------ pages
@@ -267,8 +266,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
             _, report = await verified(request)
         except UploadRefused as refusal:
             response = _api_error(refusal.status, refusal.code, refusal.message)
-            if refusal.status == 429:
-                response.headers["Retry-After"] = "60"
+            response.headers.update(refusal.headers())
             return response
         return report
 

@@ -160,15 +160,20 @@ class Site(Closing):
         """
         wait = self.rate.allow(client)
         if wait:
+            seconds = int(wait) + 1
             raise UploadRefused(
                 429,
                 "rate_limited",
-                f"Too many files from your address; try again in {int(wait) + 1} seconds",
+                f"Too many files from your address; try again in {seconds} seconds",
+                retry_after=seconds,
             )
         with self._held_lock:
             if self._held >= self.settings.web.uploads_waiting:
                 raise UploadRefused(
-                    503, "busy", "The site is verifying many files; try again in a minute"
+                    503,
+                    "busy",
+                    "The site is verifying many files; try again in a minute",
+                    retry_after=60,
                 )
             self._held += 1
 

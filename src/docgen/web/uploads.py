@@ -26,11 +26,17 @@ _FORM_OVERHEAD = 64 * 1024  # a form's boundaries, headers and small fields besi
 class UploadRefused(Exception):
     """An upload that cannot be taken; ``status`` is the HTTP status that says why."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+        """Seconds after which trying again may succeed (``Retry-After``), when known."""
+
+    def headers(self) -> dict[str, str]:
+        """The response headers the refusal calls for."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
 
 
 @dataclass(frozen=True, slots=True)
