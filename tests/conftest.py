@@ -47,6 +47,8 @@ _RUN_PKI: Path | None = None
 """The run's demo PKI folder, in the process that made it (and removes it at the end)."""
 _PKI: DemoPki | None = None
 """The run's demo PKI, in every process."""
+_RUN_TMP: Path | None = None
+"""The run's temporary folder (``TMPDIR`` of all its processes), in the process that made it."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,8 +62,15 @@ def pytest_configure(config: pytest.Config) -> None:
     loads settings. Subprocesses inherit it. The register and letters of embedded defaults
     land there too.
     """
-    global _HOME, _RUN_PKI, _PKI, _SERVICES
+    global _HOME, _RUN_PKI, _PKI, _SERVICES, _RUN_TMP
     if not hasattr(config, "workerinput"):
+        # every temporary file of the run (its processes', LibreOffice's, Chromium's, those
+        # that processes killed on purpose leave) in one folder, removed when the run ends;
+        # pytest's own tmp_path folders stay where pytest keeps them, for a failure's evidence
+        os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+        _RUN_TMP = Path(tempfile.mkdtemp(prefix="tests-run-"))
+        os.environ["TMPDIR"] = str(_RUN_TMP)
+        tempfile.tempdir = None  # asked again: the run's folder from now on
         _RUN_PKI = Path(tempfile.mkdtemp(prefix="tests-pki-"))
         port = _free_port()
         os.environ[_PKI_ENV], os.environ[_PORT_ENV] = str(_RUN_PKI), str(port)
@@ -87,7 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _SERVICES is not None:
         stop_process(_SERVICES)
-    for folder in (_HOME, _RUN_PKI):
+    for folder in (_HOME, _RUN_PKI, _RUN_TMP):
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
