@@ -20,7 +20,7 @@ import httpx
 import pytest
 import uvicorn
 
-from docgen.errors import RegisterError
+from docgen.errors import ConfigError, RegisterError
 from docgen.register import LetterRecord, LetterStatus, Register
 from docgen.render import Renderer
 from docgen.web import create_app
@@ -99,13 +99,15 @@ def test_unknown_ids_get_one_page_that_reveals_nothing(site: tuple[str, Letters]
     near = real[:-1] + ("0" if real[-1] != "0" else "1")
     answers = [
         httpx.get(f"{base}/surat/{candidate}")
-        for candidate in (near, "0" * 32, "not-an-id", real.upper(), real + "0")
+        for candidate in (near, "0" * 32, "not-an-id", real + "0", real[:-1])
     ]
     assert {answer.status_code for answer in answers} == {404}
     # the same page whatever the id (but for the language link, which names the page's own path)
     pages = {answer.text.replace(str(answer.url.path), "PATH") for answer in answers}
     assert len(pages) == 1, "the same page, whatever the id"
     assert "Surat tidak dikenal" in answers[0].text
+    # the same id typed in capitals (from a printout) is the same letter
+    assert httpx.get(f"{base}/surat/{real.upper()}").status_code == 200
 
 
 def test_register_ids_issued_are_128_random_bits(site: tuple[str, Letters]) -> None:
@@ -498,3 +500,23 @@ def test_uploads_are_logged_by_size_and_verdict_only(
     assert log.count(f"verified an upload of {len(data)} bytes: valid") == 2, log
     for secret in ("rahasia-pt-baja", letters.valid.letter_number, "Cilegon", "Traceback"):
         assert secret not in log
+
+
+def test_a_site_without_trust_roots_is_refused_before_it_serves(
+    site: tuple[str, Letters],
+) -> None:
+    _, letters = site
+    untrusting = letters.settings.model_copy(
+        update={"verification": letters.settings.verification.model_copy(update={"trust": ()})}
+    )
+    with pytest.raises(ConfigError, match="No trust roots configured"):
+        Site(untrusting)
+
+
+def test_wrong_methods_and_head_requests(site: tuple[str, Letters]) -> None:
+    base, _ = site
+    wrong = httpx.get(f"{base}/api/v1/verify")
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in wrong.headers["allow"]
+    assert httpx.head(f"{base}/healthz").status_code == 200
+    assert httpx.head(f"{base}/readyz").status_code == 200

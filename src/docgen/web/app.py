@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from docgen.config import Settings
-from docgen.errors import DocgenError
+from docgen.errors import DocgenError, RegisterError
 from docgen.reports import VerificationReport
 from docgen.web.guard import SecurityHeaders
 from docgen.web.site import Site
@@ -63,7 +63,7 @@ class ApiError(BaseModel):
 
     code: str
     """``not_found``, ``too_large``, ``empty``, ``no_file``, ``bad_request``,
-    ``rate_limited``, ``busy``, ``unavailable``."""
+    ``rate_limited``, ``busy``, ``unavailable``, ``method_not_allowed``."""
     message: str
     """What went wrong and what to do, in English."""
 
@@ -134,8 +134,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
     max_mb = settings.web.upload_max_bytes // (1024 * 1024)
 
     def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        lang = request.query_params.get("lang", LANGUAGES[0])
-        lang = lang if lang in LANGUAGES else LANGUAGES[0]
+        lang = _language(request)
         html = _PAGES.get_template(template).render(
             t=words(lang),
             lang=lang,
@@ -164,8 +163,8 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
         return upload, report
 
     def refused_page(request: Request, refusal: UploadRefused, back: str) -> HTMLResponse:
-        lang = request.query_params.get("lang", LANGUAGES[0])
-        message = words(lang).get(f"refused_{refusal.code}", refusal.message).format(mb=max_mb)
+        text = words(_language(request)).get(f"refused_{refusal.code}", refusal.message)
+        message = text.format(mb=max_mb, seconds=refusal.retry_after or 60)
         response = page(request, "error.html.j2", refusal.status, message=message, back=back)
         response.headers.update(refusal.headers())
         return response
@@ -270,13 +269,14 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
             return response
         return report
 
-    @app.get("/healthz", summary="Whether the process serves")
+    @app.api_route("/healthz", methods=["GET", "HEAD"], summary="Whether the process serves")
     async def health() -> dict[str, str]:
         """Always ``{"status": "ok"}`` while the process answers."""
         return {"status": "ok"}
 
-    @app.get(
+    @app.api_route(
         "/readyz",
+        methods=["GET", "HEAD"],
         summary="Whether the site can answer: the register answers, verification starts",
         responses={503: {"description": "Not ready, with the problems"}},
     )
@@ -292,8 +292,12 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
         if request.url.path.startswith(f"{request.scope.get('root_path', '')}/api/"):
-            code = "not_found" if error.status_code == 404 else "bad_request"
-            return _api_error(error.status_code, code, str(error.detail))
+            codes = {404: "not_found", 405: "method_not_allowed"}
+            response = _api_error(
+                error.status_code, codes.get(error.status_code, "bad_request"), str(error.detail)
+            )
+            response.headers.update(error.headers or {})
+            return response
         if error.status_code == 404:
             return page(request, "unknown.html.j2", 404)
         return page(
@@ -306,16 +310,27 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
 
     @app.exception_handler(DocgenError)
     async def unavailable(request: Request, error: DocgenError) -> Response:
-        # the register (a PostgreSQL server, a file) did not answer: say so, never guess
+        # the register (a PostgreSQL server, a file) or verification could not answer: say
+        # which, never guess an answer
         log.warning("could not answer %s: %s", request.url.path, error)
-        message = "The register cannot be read at the moment; try again in a few minutes"
+        about = "register" if isinstance(error, RegisterError) else "verification"
         if request.url.path.startswith(f"{request.scope.get('root_path', '')}/api/"):
-            return _api_error(503, "unavailable", message)
-        lang = request.query_params.get("lang", LANGUAGES[0])
-        text = words(lang)["refused_unavailable"]
+            return _api_error(503, "unavailable", _UNAVAILABLE[about])
+        text = words(_language(request))[f"unavailable_{about}"]
         return page(request, "error.html.j2", 503, message=text, back=request.url.path)
 
     return app
+
+
+_UNAVAILABLE = {
+    "register": "The register cannot be read at the moment; try again in a few minutes",
+    "verification": "Verification is unavailable at the moment; try again in a few minutes",
+}
+
+
+def _language(request: Request) -> str:
+    lang = request.query_params.get("lang", LANGUAGES[0])
+    return lang if lang in LANGUAGES else LANGUAGES[0]
 
 
 def _api_error(status: int, code: str, message: str) -> JSONResponse:

@@ -68,6 +68,6 @@ def serve(
         forwarded_allow_ips=settings.web.forwarded_allow_ips,
         server_header=False,
         timeout_graceful_shutdown=10,
-        log_level="info" if verbose else "warning",
-        access_log=verbose,
+        log_level="info",  # where it listens, and when it stops
+        access_log=verbose,  # the addresses asked name letters: only when asked for
     )

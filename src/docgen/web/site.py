@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from docgen.catalogue import Catalogue
 from docgen.config import Settings
+from docgen.errors import ConfigError
 from docgen.lazy import PerProcess
 from docgen.register import Register, open_register
 from docgen.reports import VerificationReport
@@ -129,6 +130,12 @@ class Site(Closing):
         ``verifier`` (picklable) makes the verifier in each verification process; by default
         one from ``settings``.
         """
+        if not settings.verification.trust:
+            # refused here, before serving: the verification processes would refuse every file
+            raise ConfigError(
+                "No trust roots configured: the site would trust nobody. Name the certificates "
+                "to trust in verification.trust (docgen.toml)"
+            )
         self.settings = settings
         self.zone = ZoneInfo(settings.signing.timezone)
         self.catalogue = Catalogue.load(settings.templates / "catalogue.toml")
@@ -145,7 +152,11 @@ class Site(Closing):
         return urlsplit(self.settings.esign.verification_base_url).path.rstrip("/")
 
     def letter(self, register_id: str) -> LetterView | None:
-        """The public view of an issued letter; None for any id that was never issued."""
+        """The public view of an issued letter; None for any id that was never issued.
+
+        An id typed in capitals (from a printout) is the same id.
+        """
+        register_id = register_id.lower()
         if not REGISTER_ID.fullmatch(register_id):
             return None
         record = self.register.get(register_id)
@@ -164,7 +175,7 @@ class Site(Closing):
             raise UploadRefused(
                 429,
                 "rate_limited",
-                f"Too many files from your address; try again in {seconds} seconds",
+                f"Too many files from your address; try again in {seconds} s",
                 retry_after=seconds,
             )
         with self._held_lock:

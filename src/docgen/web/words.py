@@ -171,16 +171,20 @@ _WORDS: dict[str, tuple[str, str]] = {
         "The upload could not be read; try again.",
     ),
     "refused_rate_limited": (
-        "Terlalu banyak berkas dari alamat Anda; coba lagi dalam satu menit.",
-        "Too many files from your address; try again in a minute.",
+        "Terlalu banyak berkas dari alamat Anda; coba lagi dalam {seconds} detik.",
+        "Too many files from your address; try again in {seconds} s.",
     ),
     "refused_busy": (
         "Situs sedang memeriksa banyak berkas; coba lagi dalam satu menit.",
         "The site is verifying many files; try again in a minute.",
     ),
-    "refused_unavailable": (
+    "unavailable_register": (
         "Buku register tidak dapat dibaca saat ini; coba lagi beberapa menit lagi.",
         "The register cannot be read at the moment; try again in a few minutes.",
+    ),
+    "unavailable_verification": (
+        "Pemeriksaan tidak tersedia saat ini; coba lagi beberapa menit lagi.",
+        "Verification is unavailable at the moment; try again in a few minutes.",
     ),
     # the verifier's checks
     "check_file": ("Berkas", "File"),
