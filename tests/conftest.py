@@ -69,6 +69,9 @@ def pytest_configure(config: pytest.Config) -> None:
         # pytest's own tmp_path folders stay where pytest keeps them, for a failure's evidence
         os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
         _RUN_TMP = Path(tempfile.mkdtemp(prefix="tests-run-"))
+        # others may pass through (not list): the test PostgreSQL server runs as nobody, in a
+        # folder of its own under this one
+        _RUN_TMP.chmod(0o711)
         os.environ["TMPDIR"] = str(_RUN_TMP)
         tempfile.tempdir = None  # asked again: the run's folder from now on
         _RUN_PKI = Path(tempfile.mkdtemp(prefix="tests-pki-"))
