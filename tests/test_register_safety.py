@@ -35,6 +35,7 @@ from docgen.errors import (
     SigningError,
     is_retryable,
 )
+from docgen.files import pending_path
 from docgen.pipeline import Issuer, request_hash
 from docgen.register import LetterRecord, LetterStatus, Register
 from docgen.render import Renderer
@@ -62,6 +63,14 @@ def _variant(tmp: Path, request_id: str) -> Path:
     path = tmp / f"{request_id}.json"
     path.write_text(json.dumps(data), "utf-8")
     return path
+
+
+def _new_register(tmp: Path) -> Settings:
+    """Settings with a register made here, on purpose, and letters under ``tmp/letters``."""
+    Register.create(tmp / "register.sqlite3").close()
+    return Settings.load(
+        letter_register={"path": str(tmp / "register.sqlite3")}, output=str(tmp / "letters")
+    )
 
 
 def _files(folder: Path) -> list[Path]:
@@ -187,15 +196,11 @@ def test_a_fresh_register_never_replaces_the_letters_of_another(
 def test_completing_a_crashed_rename_never_replaces_another_file(
     tmp_path: Path, renderer: Renderer, pki: DemoPki
 ) -> None:
-    Register.create(tmp_path / "register.sqlite3").close()
-    settings = Settings.load(
-        letter_register={"path": str(tmp_path / "register.sqlite3")},
-        output=str(tmp_path / "letters"),
-    )
+    settings = _new_register(tmp_path)
     request = load_request(HTML_EXAMPLE)
     with Issuer(settings, renderer=renderer) as issuer:
         letter = issuer.issue(request)
-        pending = letter.path.with_name(f".{letter.path.name}.{letter.register_id}.part")
+        pending = pending_path(letter.path, letter.register_id)
         letter.path.rename(pending)  # a crash after recording, before the rename
         letter.path.write_bytes(b"someone else's file")
         with pytest.raises(OutputError, match="already holds another file"):
@@ -230,11 +235,7 @@ def test_a_rival_completing_the_move_of_a_letter_being_issued_is_no_error(
     # CI found it (a node asked for a letter another node had just recorded): the rival sees
     # the record issued and its file still pending, so it completes the move itself, and the
     # issuer's own move then found the pending name gone and failed
-    Register.create(tmp_path / "register.sqlite3").close()
-    settings = Settings.load(
-        letter_register={"path": str(tmp_path / "register.sqlite3")},
-        output=str(tmp_path / "letters"),
-    )
+    settings = _new_register(tmp_path)
     request = load_request(HTML_EXAMPLE)
     seen: list[IssuedLetter] = []
 
@@ -245,7 +246,7 @@ def test_a_rival_completing_the_move_of_a_letter_being_issued_is_no_error(
     def half_a_move(record: LetterRecord) -> None:  # linked, not yet unlinked
         assert record.pdf_path is not None
         path = Path(record.pdf_path)
-        os.link(path.with_name(f".{path.name}.{record.register_id}.part"), path)
+        os.link(pending_path(path, record.register_id), path)
 
     register = _RacedRegister(settings.letter_register.path)
     register.rival = another_issuer if rival == "moved it" else half_a_move

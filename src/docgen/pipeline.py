@@ -97,18 +97,12 @@ def _same_letter(path: Path, record: LetterRecord) -> bool:
 def _facts(request: LetterRequest, service: Service, level: str) -> LetterFacts:
     """What the letter shows of itself, for its verification page (as the templates print it)."""
     signatory = request.signatory
+    # as printed: the mandate line, then the position with its acting mark
+    title = f"{signatory.acting} {signatory.title}" if signatory.acting else signatory.title
     return LetterFacts(
         subject=request.subject or service.subject_for(request.decision.outcome),
         signatory=signatory.name,
-        # as printed: the mandate line, then the position with its acting mark
-        position=", ".join(
-            part
-            for part in (
-                signatory.delegation,
-                " ".join(word for word in (signatory.acting, signatory.title) if word),
-            )
-            if part
-        ),
+        position=f"{signatory.delegation}, {title}" if signatory.delegation else title,
         level=level,
         valid_until=request.valid_until,
     )

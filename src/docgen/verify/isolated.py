@@ -83,8 +83,15 @@ class IsolatedVerifier(Closing):
                 _stop(here)
 
     def start(self) -> None:
-        """Start this process's worker now, not on the first file; raises if it cannot start."""
+        """Start this process's worker now, not on the first file; raises if it cannot start.
+
+        A worker already running returns at once, even while it verifies a file (a readiness
+        probe must not wait behind a verification's budget).
+        """
         here = self._here.get()
+        running = here.worker
+        if running is not None and running[0].is_alive():
+            return
         with here.lock:
             self._ready(here)
 

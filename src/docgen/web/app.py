@@ -291,7 +291,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
-        if request.url.path.startswith(f"{request.scope.get('root_path', '')}/api/"):
+        if _is_api(request):
             codes = {404: "not_found", 405: "method_not_allowed"}
             response = _api_error(
                 error.status_code, codes.get(error.status_code, "bad_request"), str(error.detail)
@@ -314,7 +314,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
         # which, never guess an answer
         log.warning("could not answer %s: %s", request.url.path, error)
         about = "register" if isinstance(error, RegisterError) else "verification"
-        if request.url.path.startswith(f"{request.scope.get('root_path', '')}/api/"):
+        if _is_api(request):
             return _api_error(503, "unavailable", _UNAVAILABLE[about])
         text = words(_language(request))[f"unavailable_{about}"]
         return page(request, "error.html.j2", 503, message=text, back=request.url.path)
@@ -326,6 +326,11 @@ _UNAVAILABLE = {
     "register": "The register cannot be read at the moment; try again in a few minutes",
     "verification": "Verification is unavailable at the moment; try again in a few minutes",
 }
+
+
+def _is_api(request: Request) -> bool:
+    """Whether the request is for the JSON API (its errors are JSON, not pages)."""
+    return request.url.path.startswith(f"{request.scope.get('root_path', '')}/api/")
 
 
 def _language(request: Request) -> str:
