@@ -31,7 +31,7 @@ from scripts.pki_services import (
     start_pki_services,
     stop_process,
 )
-from tests.helpers import EXAMPLE_FILES, load_request
+from tests.helpers import EXAMPLE_FILES, demo_officials, load_request
 
 pytest_plugins = ["tests.browser"]  # the browser tests' fixtures: browser, page, artifacts
 
@@ -92,7 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
         for code in ("AGRO", "IKFT", "ILMATE")
     )
     trust = f'[verification]\ntrust = ["{pki.root_cert}"]\n'
-    (_HOME / HOME_SETTINGS).write_text(keys + trust, encoding="utf-8")
+    (_HOME / HOME_SETTINGS).write_text(keys + demo_officials() + trust, encoding="utf-8")
     os.environ[HOME_ENV] = str(_HOME)
 
 

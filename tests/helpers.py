@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,18 @@ def pdf_text(pdf: bytes, tmp_path: Path, *, layout: bool = False) -> str:
 def pdf_pages(pdf: bytes, tmp_path: Path) -> list[str]:
     """The text of each page."""
     return pdf_text(pdf, tmp_path).split("\f")[:-1]
+
+
+def demo_officials() -> str:
+    """The demo settings' ``[signing.officials]`` table, for the settings files tests write."""
+    officials = tomllib.loads((ROOT / "certs" / "demo.toml").read_text("utf-8"))["signing"][
+        "officials"
+    ]
+    lines = ["[signing.officials]"]
+    for code, listed in officials.items():
+        entries = ", ".join(
+            "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in entry.items()) + "}"
+            for entry in listed
+        )
+        lines.append(f"{code} = [{entries}]")
+    return "\n".join(lines) + "\n"

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from scripts.demo_pki import DemoPki
-from tests.helpers import EXAMPLES, ROOT
+from tests.helpers import EXAMPLES, ROOT, demo_officials
 
 EXAMPLE = EXAMPLES / "ilmate-pertek-baja-approved.json"
 
@@ -143,7 +143,7 @@ def test_installed_wheel_issues_and_verifies_outside_the_checkout(
         f'[signing]\nlevel = "B-T"\ntimestamp_url = "{pki_services}"\n'
         f'[signing.keys.ILMATE]\npkcs12 = "{pki.p12["signer-ilmate"]}"\n'
         f'passphrase_file = "{passphrase}"\n'
-        '[letter_register]\npath = "register.sqlite3"\n',
+        '[letter_register]\npath = "register.sqlite3"\n' + demo_officials(),
         encoding="utf-8",
     )
     env = _environment(home) | {"DOCGEN_CONFIG": str(settings)}

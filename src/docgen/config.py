@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from docgen.errors import ConfigError
+from docgen.identifiers import Nip
 
 __all__ = [
     "AgencySettings",
@@ -47,6 +48,7 @@ __all__ = [
     "DirectorateGeneral",
     "ElectronicSignatureSettings",
     "KeySettings",
+    "Official",
     "RegisterSettings",
     "Settings",
     "SignatureLevel",
@@ -235,12 +237,27 @@ SignatureLevel = Literal["auto", "B-B", "B-T", "B-LT", "B-LTA"]
 """A PAdES baseline level, or ``auto``."""
 
 
+class Official(_Settings):
+    """An official allowed to sign with a Directorate General's key besides its holder."""
+
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    """Name as printed on letters; titles, commas and case are ignored when compared."""
+    nip: Nip
+    """The official's NIP (18 digits), which the letter must print."""
+    acting: Literal["Plt.", "Plh."] | None = None
+    """``Plt.`` or ``Plh.``: the official signs only as acting official, with that mark
+    printed; none: only as the position's own holder."""
+
+
 class SigningSettings(_Settings):
     """How letters are signed."""
 
     keys: dict[str, KeySettings] = {}
     """The signing key of each Directorate General's official, by DG code; none by default (a
     letter of a Directorate General without a key is refused)."""
+    officials: dict[str, tuple[Official, ...]] = {}
+    """Who may sign with each Directorate General's key, by DG code, besides the holder its
+    certificate names: a letter printing anyone else as its signatory is refused."""
     field_name: str = "TandaTanganElektronik"
     """Name of the signature field."""
     reason: str = "Surat ini ditandatangani secara elektronik"

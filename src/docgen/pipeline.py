@@ -51,6 +51,8 @@ from docgen.render.pdf import signed_revision_sha256
 from docgen.reports import IssuedLetter, IssueOutcome
 from docgen.resources import Closing
 from docgen.sign import PadesSigner, PassphrasePrompt, RemoteBackend, SignerBackend, open_backend
+from docgen.sign.backends import common_name
+from docgen.sign.holders import KeyHolders, certificate_nip
 
 __all__ = ["Issuer", "letter_path", "request_hash"]
 
@@ -108,6 +110,20 @@ def _facts(request: LetterRequest, service: Service, level: str) -> LetterFacts:
     )
 
 
+def _holders(
+    directorate: str, backend: SignerBackend | RemoteBackend, settings: Settings
+) -> KeyHolders:
+    """Who may sign with a Directorate General's key: its holder and the officials listed."""
+    officials = settings.signing.officials.get(directorate, ())
+    if isinstance(backend, RemoteBackend):  # the certificate comes with the signature
+        return KeyHolders.of(directorate, backend.subject, None, officials)
+    certificate = backend.signer.signing_cert
+    assert certificate is not None
+    return KeyHolders.of(
+        directorate, common_name(certificate), certificate_nip(certificate), officials
+    )
+
+
 def _move_into_place(pending: Path, path: Path, record: LetterRecord) -> bool:
     """Move a recorded letter's pending file to its name; a rival doing the same move is fine.
 
@@ -150,6 +166,7 @@ class Issuer(Closing):
         self._pades = PadesSigner(settings)
         for backend in self._signers.values():
             self._pades.check_backend(backend)  # a remote backend above B-B: refuse up front
+        self._holders = {dg: _holders(dg, b, settings) for dg, b in self._signers.items()}
         self._zone = ZoneInfo(settings.signing.timezone)
         # the register next, before the renderer: a missing register (never created here) is a
         # quick, clear error, and nothing started has to be stopped for it
@@ -184,6 +201,8 @@ class Issuer(Closing):
                 f"No signing key is configured for {service.directorate_general} "
                 "(settings: signing.keys)"
             )
+        # the printed signatory must be the key's holder or an official allowed to use it
+        self._holders[service.directorate_general].check(request.signatory, source=source)
         record = self.register.reserve(request, service, request_hash(request), issued_on=today)
         if record.status is not LetterStatus.RESERVED:
             return self._existing(record)
