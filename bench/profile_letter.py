@@ -8,8 +8,8 @@ in its order, each timed with ``time.process_time()``:
 ========================  ==============================================================
 stage                     calls
 ========================  ==============================================================
-validate                  ``LetterRequest.from_json``, ``Catalogue.check_request`` (twice,
-                          as the Issuer and then ``Renderer.render_final`` each check)
+validate                  ``LetterRequest.from_json``, ``Catalogue.check_request``, the
+                          signatory against the key (once, by the Issuer)
 number                    ``Register.reserve``
 context                   ``build_context``
 template                  ``HtmlRenderer.to_html`` / ``DocxRenderer.to_docx``
@@ -20,17 +20,18 @@ conversion                DOCX: ``LibreOfficeConverter.docx_to_pdf``: this proce
                           bridge) and, as a row of its own, the LibreOffice process's CPU
                           (psutil); import, layout and PDF export happen inside LibreOffice
                           in one call and cannot be told apart from outside
-attachment + metadata     ``render.pdf.finish`` (request JSON embedded, XMP kept)
-QR + anchors              ``PadesSigner._prepare`` (letter parsed, anchors found, QR drawn)
-appearance                the signature's look: ``pades._appearance`` (WeasyPrint, cached per
-                          official and minute) and its import as a form (``_PdfBytes.render``)
+attachment + metadata     in ``PadesSigner.sign``'s one update: the letter opened with its
+                          XMP kept (``open_update``), the request JSON embedded
+QR + anchors              ``place_qr_and_signature`` (anchors found, QR drawn)
+appearance                the signature's look: ``signature_appearance`` (WeasyPrint, cached
+                          per official and minute) and its import as a form
 signature                 the rest of ``PadesSigner.sign``: pyHanko's field, CMS, hashing,
-                          RSA signing, incremental write
+                          RSA signing, the one incremental write
 timestamps                B-LTA: the timestamp requests (signature and document timestamps)
 validation data           B-LTA: the per-letter validation context, pyHanko's pre-signing
                           chain and revocation check, and the DSS + document-timestamp
                           revision (its timestamp request counted under timestamps)
-register                  the two SHA-256 digests and ``Register.mark_issued``
+register                  the SHA-256 digests (``pades._signed``) and ``Register.mark_issued``
 file write                ``write_pending``, the taken-name checks, the move into place
 ========================  ==============================================================
 
@@ -57,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import inspect
 import json
 import socket
@@ -82,6 +82,7 @@ from pyhanko.sign.signers import pdf_signer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the demo PKI and the examples' dates (scripts/)
 
+import docgen.sign.appearance  # noqa: E402
 import docgen.sign.pades  # noqa: E402
 from docgen.catalogue import TemplateFormat  # noqa: E402
 from docgen.config import Settings  # noqa: E402
@@ -92,6 +93,7 @@ from docgen.models import LetterRequest  # noqa: E402
 from docgen.pipeline import (  # noqa: E402
     Issuer,
     _facts,
+    _holders,
     _move_into_place,
     _refuse_taken,
     letter_path,
@@ -99,7 +101,6 @@ from docgen.pipeline import (  # noqa: E402
 )
 from docgen.register import Register  # noqa: E402
 from docgen.render import Renderer  # noqa: E402
-from docgen.render.pdf import finish, signed_revision_sha256  # noqa: E402
 from docgen.sign import PadesSigner, open_backend  # noqa: E402
 from docgen.sign.services import TrustServices, _TimeStamper  # noqa: E402
 from scripts.demo_examples import WRITTEN_FOR, shifted  # noqa: E402
@@ -225,9 +226,12 @@ def install_probes(stack: ExitStack, clock: Clock) -> None:
     )
     sign = {"signature"}
     pades = docgen.sign.pades
-    probe(stack, clock, pades.PadesSigner, "_prepare", "QR + anchors", sign)
-    probe(stack, clock, pades, "_appearance", "appearance", sign)
-    probe(stack, clock, pades._PdfBytes, "render", "appearance", sign)
+    probe(stack, clock, pades, "open_update", "attachment + metadata", sign)
+    probe(stack, clock, pades, "embed_request", "attachment + metadata", sign)
+    probe(stack, clock, pades, "place_qr_and_signature", "QR + anchors", sign)
+    probe(stack, clock, pades, "signature_appearance", "appearance", sign)
+    probe(stack, clock, docgen.sign.appearance.PdfPageContent, "render", "appearance", sign)
+    probe(stack, clock, pades, "_signed", "register", sign)
     probe(stack, clock, TrustServices, "validation_context", "validation data", sign)
     probe(
         stack,
@@ -335,7 +339,8 @@ def issue_in_stages(
         request = LetterRequest.from_json(raw)
         today = datetime.now(zone).date()
         service = renderer.catalogue.check_request(request, today=today)
-    backend = backends[service.directorate_general]
+        backend = backends[service.directorate_general]
+        _holders(service.directorate_general, backend, settings).check(request.signatory)
     with clock.stage("number"):
         record = register.reserve(request, service, request_hash(request), issued_on=today)
     path = letter_path(settings.output, record)
@@ -343,9 +348,7 @@ def issue_in_stages(
     with clock.stage("file write"):
         _refuse_taken(path, record)
     url = settings.esign.verification_base_url + record.register_id
-    # Renderer.render_final, step by step
-    with clock.stage("validate"):
-        service = renderer.catalogue.check_request(request, today=record.issued_on)
+    # Renderer.render_final, step by step (the request checked already)
     with clock.stage("context"):
         context = build_context(
             request,
@@ -374,18 +377,16 @@ def issue_in_stages(
         elif clock.counting:
             print("    note: LibreOffice was (re)started during a measured letter")
             clock.add(LIBREOFFICE, cpu_seconds(after))
-    with clock.stage("attachment + metadata"):
-        pdf = finish(rendered, attach=request)
     with clock.stage("signature"):  # split by the pyHanko and PadesSigner probes
-        signed = pades.sign(pdf, backend, request.signatory, url)
+        signed = pades.sign(rendered, backend, request.signatory, url, attach=request)
     with clock.stage("file write"):
         write_pending(path, signed.pdf, record.register_id)
         _refuse_taken(path, record)
     with clock.stage("register"):
         record = register.mark_issued(
             record.register_id,
-            sha256=hashlib.sha256(signed.pdf).hexdigest(),
-            signed_sha256=signed_revision_sha256(signed.pdf),
+            sha256=signed.sha256,
+            signed_sha256=signed.signed_sha256,
             path=str(path),
             signer=signed.signer,
             facts=_facts(request, service, signed.level),

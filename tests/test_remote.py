@@ -17,12 +17,12 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers import SimpleSigner
 
+from docgen._pdf import draw_on_page
 from docgen.config import Settings
 from docgen.errors import ConfigError, ServiceUnavailable, SigningError
 from docgen.pipeline import Issuer
 from docgen.register import LetterStatus, Register
 from docgen.render import Renderer
-from docgen.render.pdf import draw_on_page
 from docgen.reports import IssueOutcome
 from docgen.sign import (
     RemoteBackend,

@@ -40,14 +40,14 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from docgen.catalogue import Service
+from docgen._pdf import signed_revision_sha256
+from docgen.catalogue import Catalogue, Service
 from docgen.config import Settings
 from docgen.errors import DocgenError, OutputError, RegisterError, SigningError
 from docgen.files import commit_pending, pending_path, write_pending
 from docgen.models import LetterRequest
 from docgen.register import LetterFacts, LetterRecord, LetterStatus, Register, open_register
 from docgen.render import Renderer
-from docgen.render.pdf import signed_revision_sha256
 from docgen.reports import IssuedLetter, IssueOutcome
 from docgen.resources import Closing
 from docgen.sign import PadesSigner, PassphrasePrompt, RemoteBackend, SignerBackend, open_backend
@@ -172,7 +172,13 @@ class Issuer(Closing):
         # quick, clear error, and nothing started has to be stopped for it
         self.register = register or open_register(settings)
         try:
-            self.renderer = renderer or Renderer(settings)
+            # the Issuer checks requests against the catalogue and renders with the same one
+            self.catalogue = (
+                renderer.catalogue
+                if renderer is not None
+                else Catalogue.load(settings.templates / "catalogue.toml")
+            )
+            self.renderer = renderer or Renderer(settings, self.catalogue)
         except BaseException:
             if register is None:
                 self.register.close()
@@ -194,7 +200,7 @@ class Issuer(Closing):
     ) -> IssuedLetter:
         """Issue a letter for a request, or return the one already issued for its id."""
         today = datetime.now(self._zone).date()
-        service = self.renderer.catalogue.check_request(request, today=today, source=source)
+        service = self.catalogue.check_request(request, today=today, source=source)
         backend = self._signers.get(service.directorate_general)
         if backend is None:
             raise SigningError(
@@ -217,14 +223,16 @@ class Issuer(Closing):
                 letter_date=record.issued_on,
                 verification_url=url,
                 source=source,
+                checked=service,
+                attach=False,  # the signer embeds it, in the signature's update
             )
-            signed = self._pades.sign(letter.pdf, backend, request.signatory, url)
+            signed = self._pades.sign(letter.pdf, backend, request.signatory, url, attach=request)
             write_pending(path, signed.pdf, record.register_id)
             _refuse_taken(path, record)  # again: it may have appeared while this one was made
             record = self.register.mark_issued(
                 record.register_id,
-                sha256=hashlib.sha256(signed.pdf).hexdigest(),
-                signed_sha256=signed_revision_sha256(signed.pdf),
+                sha256=signed.sha256,
+                signed_sha256=signed.signed_sha256,
                 path=str(path),
                 signer=signed.signer,
                 facts=_facts(request, service, signed.level),

@@ -49,7 +49,7 @@ class RenderedLetter:
     draft: bool
     """Whether it is a draft (stamped, no register number)."""
     pdf: bytes
-    """The PDF/A-3b document, with the request embedded as JSON."""
+    """The PDF/A-3b document, with the request embedded as JSON (unless rendered without)."""
 
 
 class Renderer(Closing):
@@ -98,14 +98,24 @@ class Renderer(Closing):
         letter_date: date,
         verification_url: str,
         source: str = "",
+        checked: Service | None = None,
+        attach: bool = True,
     ) -> RenderedLetter:
-        """Render the letter as it will be signed: its register number, date and verify link."""
+        """Render the letter as it will be signed: its register number, date and verify link.
+
+        ``checked`` is the service the caller already checked the request against (the Issuer
+        does, before it takes a number): the request is then not checked again. Without
+        ``attach`` the request is not embedded: the signer embeds it in the signature's own
+        update (``PadesSigner.sign(..., attach=request)``), so the PDF is written once.
+        """
         return self._render(
             request,
             number=number,
             letter_date=letter_date,
             verification_url=verification_url,
             source=source,
+            checked=checked,
+            attach=attach,
         )
 
     def _render(
@@ -116,10 +126,12 @@ class Renderer(Closing):
         letter_date: date | None = None,
         verification_url: str = "",
         source: str = "",
+        checked: Service | None = None,
+        attach: bool = True,
     ) -> RenderedLetter:
         # a final letter is checked against its own date; a draft against today's
         today = letter_date or today_in(self.settings.signing.timezone)
-        service = self.catalogue.check_request(request, today=today, source=source)
+        service = checked or self.catalogue.check_request(request, today=today, source=source)
         context = build_context(
             request,
             service,
@@ -135,7 +147,7 @@ class Renderer(Closing):
         draft = number is None
         pdf = finish(
             path.render(template, context),
-            attach=request,
+            attach=request if attach else None,
             draft_text=self.settings.esign.draft_stamp if draft else None,
         )
         return RenderedLetter(
