@@ -203,12 +203,16 @@ def test_nodes_share_one_numbering_and_survive_a_killed_node(
     for series, numbers in by_series.items():
         assert sorted(numbers) == list(range(1, len(numbers) + 1)), series
 
-    # the audit trail: every letter reserved then issued; A's stale ones taken over by others
+    # the audit trail: every letter reserved then issued; A's stale ones taken over by others;
+    # a letter node A recorded but was killed before moving into place is moved by another
+    # issuer of the same request, which records that (file_completed) last
     kinds: dict[str, list[EventKind]] = {}
     for event in events:
         kinds.setdefault(event.register_id, []).append(event.event)
     for record in issued:
         story = kinds[record.register_id]
+        if story[-1] is EventKind.FILE_COMPLETED:
+            story = story[:-1]
         assert story[0] is EventKind.RESERVED and story[-1] is EventKind.ISSUED, story
         assert Counter(story)[EventKind.ISSUED] == 1
     taken = {e.register_id: e for e in events if e.event is EventKind.TAKEN_OVER}
