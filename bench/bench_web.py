@@ -66,7 +66,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -90,7 +89,7 @@ from docgen.models import LetterRequest  # noqa: E402
 from docgen.pipeline import Issuer  # noqa: E402
 from docgen.register import Register  # noqa: E402
 from scripts.demo_examples import WRITTEN_FOR, shifted  # noqa: E402
-from scripts.demo_pki import DemoPki  # noqa: E402
+from scripts.demo_pki import DemoPki, demo_officials  # noqa: E402
 from scripts.pki_services import answering, pki_on_port, start_pki_services  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -197,9 +196,7 @@ class Letter:
 
 def issue_letters(config: Path, count: int) -> tuple[list[Letter], float]:
     """A fresh register with ``count`` B-LTA letters; the seconds issuing took."""
-    # the officials the examples print, as the demo settings list them for the demo keys
-    demo = tomllib.loads((ROOT / "certs" / "demo.toml").read_text("utf-8"))
-    settings = Settings.load(config, signing={"officials": demo["signing"]["officials"]})
+    settings = Settings.load(config, signing={"officials": demo_officials()})
     Register.create(settings.letter_register.path).close()
     start = time.perf_counter()
     letters = []

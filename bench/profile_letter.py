@@ -104,7 +104,7 @@ from docgen.render import Renderer  # noqa: E402
 from docgen.sign import PadesSigner, open_backend  # noqa: E402
 from docgen.sign.services import TrustServices, _TimeStamper  # noqa: E402
 from scripts.demo_examples import WRITTEN_FOR, shifted  # noqa: E402
-from scripts.demo_pki import DemoPki  # noqa: E402
+from scripts.demo_pki import DemoPki, demo_officials  # noqa: E402
 from scripts.pki_services import (  # noqa: E402
     pki_on_port,
     services_url,
@@ -299,6 +299,7 @@ def settings_for(folder: Path, pki: DemoPki, port: int, level: str) -> Settings:
             "level": level,
             "timestamp_url": services_url(port, "tsa/tsa") if level != "B-B" else "",
             "keys": keys,
+            "officials": demo_officials(),
         },
         verification={"trust": [str(pki.root_cert)]},
     )

@@ -32,10 +32,11 @@ import os
 import secrets
 import sys
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from docgen.errors import ConfigError
 
@@ -102,6 +103,17 @@ class DemoPki:
     """PKCS#12 file of every signer (official and test), by certificate label."""
     certs: Mapping[str, Path]
     """PEM certificate of every certificate, by label."""
+
+
+def demo_officials() -> dict[str, list[dict[str, Any]]]:
+    """Who may sign with each demo key (``signing.officials`` of certs/demo.toml).
+
+    The demo certificates name positions, not people, so settings written for the demo keys
+    elsewhere (tests, benchmarks) list the officials the examples print, as the demo does.
+    """
+    settings = tomllib.loads((CHECKOUT / "certs" / "demo.toml").read_text("utf-8"))
+    officials: dict[str, list[dict[str, Any]]] = settings["signing"]["officials"]
+    return officials
 
 
 def load_architecture(config: Path, key_dir: Path) -> PKIArchitecture:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from docgen.models import LetterRequest
+from scripts.demo_pki import demo_officials as officials_of_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -50,11 +50,8 @@ def pdf_pages(pdf: bytes, tmp_path: Path) -> list[str]:
 
 def demo_officials() -> str:
     """The demo settings' ``[signing.officials]`` table, for the settings files tests write."""
-    officials = tomllib.loads((ROOT / "certs" / "demo.toml").read_text("utf-8"))["signing"][
-        "officials"
-    ]
     lines = ["[signing.officials]"]
-    for code, listed in officials.items():
+    for code, listed in officials_of_demo().items():
         entries = ", ".join(
             "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in entry.items()) + "}"
             for entry in listed
