@@ -12,11 +12,12 @@ import pytest
 
 from docgen.catalogue import TemplateFormat
 from docgen.config import Settings
-from docgen.formatting import nip
+from docgen.context import DRAFT_SEQUENCE
+from docgen.formatting import nip, tanggal, today_in
 from docgen.models import LetterRequest
 from docgen.render import RenderedLetter, Renderer
 from docgen.render.pdf import ATTACHMENT_NAME, read_request
-from tests.helpers import EXAMPLE_FILES, EXAMPLES, load_request, pdf_pages, pdf_text
+from tests.helpers import EXAMPLE_FILES, EXAMPLES, ROOT, load_request, pdf_pages, pdf_text
 
 STEMS = [path.stem for path in EXAMPLE_FILES]
 
@@ -130,3 +131,32 @@ def test_final_render_prints_the_register_number_and_no_stamp(
 
 def test_both_formats_are_exercised(drafts: dict[str, RenderedLetter]) -> None:
     assert {letter.service.format for letter in drafts.values()} == set(TemplateFormat)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_a_draft_is_dated_as_the_letter_issued_today_would_be(
+    stem: str, drafts: dict[str, RenderedLetter], settings: Settings, tmp_path: Path
+) -> None:
+    today = today_in(settings.signing.timezone)
+    draft = drafts[stem]
+    assert draft.request.decision.date != today, "the example shows the difference"
+    assert tanggal(today) in " ".join(pdf_text(draft.pdf, tmp_path).split())
+    assert draft.number == draft.service.letter_number(DRAFT_SEQUENCE, today)
+
+
+@pytest.mark.parametrize(
+    "stem", ["ilmate-pertek-baja-approved", "ikft-pertek-ban-approved"], ids=["html", "docx"]
+)
+def test_demo_letters_claim_no_real_certificate_authority(
+    stem: str, renderer: Renderer, tmp_path: Path
+) -> None:
+    assert "BSrE" not in Settings.load().esign.footer, "the embedded default names no authority"
+    demo = Settings.load(ROOT / "certs" / "demo.toml")
+    with Renderer(demo, renderer.catalogue, converter=renderer.converter) as demo_renderer:
+        draft = demo_renderer.render_draft(load_request(EXAMPLES / f"{stem}.json"))
+    text = " ".join(pdf_text(draft.pdf, tmp_path).split())
+    assert "sertifikat DEMO, bukan sertifikat BSrE" in text
+    assert "diterbitkan oleh" not in text, "no certificate authority is claimed"
+    assert "bukan surat resmi" in text and "alat bukti hukum yang sah" not in text
+    for page in pdf_pages(draft.pdf, tmp_path):
+        assert "DEMO - KONSEP" in page

@@ -51,7 +51,7 @@ class LetterView(BaseModel):
     number: str
     """Letter number (*Nomor*); a draft shows the pattern with a placeholder sequence."""
     date: date
-    """Letter date: the signing day; for a draft, the decision date."""
+    """Letter date: the signing day; for a draft, the day it is drafted (as if issued then)."""
     place: str
     """Place printed before the date."""
     nature: str

@@ -87,7 +87,7 @@ class Renderer(Closing):
             self.converter.close()
 
     def render_draft(self, request: LetterRequest, *, source: str = "") -> RenderedLetter:
-        """Render an unsigned draft: placeholder number, dated on the decision, stamped."""
+        """Render an unsigned draft: placeholder number, dated today (as issued today), stamped."""
         return self._render(request, source=source)
 
     def render_final(
@@ -129,7 +129,8 @@ class Renderer(Closing):
         checked: Service | None = None,
         attach: bool = True,
     ) -> RenderedLetter:
-        # a final letter is checked against its own date; a draft against today's
+        # a final letter is checked against and dated on its own date; a draft on today's, the
+        # day it would be issued: the same rule, so the draft shows the date the letter will
         today = letter_date or today_in(self.settings.signing.timezone)
         service = checked or self.catalogue.check_request(request, today=today, source=source)
         context = build_context(
@@ -137,7 +138,7 @@ class Renderer(Closing):
             service,
             self.settings,
             number=number,
-            letter_date=letter_date,
+            letter_date=today,
             verification_url=verification_url,
         )
         template = service.template_for(request.decision.outcome)
