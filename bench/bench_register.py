@@ -60,7 +60,9 @@ def worker(location: str, prefix: str, letters: int, start: Any, results: Connec
     latencies = []
     for request, digest in requests:
         t0 = time.perf_counter()
-        record = register.reserve(request, service, digest, issued_on=date.today())
+        record = register.reserve(
+            request, service.numbering(date.today()), digest, issued_on=date.today()
+        )
         register.mark_issued(record.register_id, sha256=digest, path="-", signer="-")
         latencies.append(time.perf_counter() - t0)
     ended = time.perf_counter()

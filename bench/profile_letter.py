@@ -343,7 +343,9 @@ def issue_in_stages(
         backend = backends[service.directorate_general]
         _holders(service.directorate_general, backend, settings).check(request.signatory)
     with clock.stage("number"):
-        record = register.reserve(request, service, request_hash(request), issued_on=today)
+        record = register.reserve(
+            request, service.numbering(today), request_hash(request), issued_on=today
+        )
     path = letter_path(settings.output, record)
     pending = pending_path(path, record.register_id)
     with clock.stage("file write"):

@@ -41,4 +41,6 @@ def service_fixture(catalogue: Catalogue) -> Service:
 def reserve(register: Register, service: Service, request_id: str) -> LetterRecord:
     """Reserve a number for the example under ``request_id``."""
     request = request_for(request_id)
-    return register.reserve(request, service, request_hash(request), issued_on=TODAY)
+    return register.reserve(
+        request, service.numbering(TODAY), request_hash(request), issued_on=TODAY
+    )

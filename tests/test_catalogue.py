@@ -526,3 +526,29 @@ def test_unknown_directorate_is_refused_naming_the_known_ones() -> None:
     assert settings.directorate("IKFT").name.startswith("DIREKTORAT JENDERAL")
     with pytest.raises(ConfigError, match=r"'NOPE'.*AGRO, IKFT, ILMATE"):
         settings.directorate("NOPE")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "series", "number", "around"),
+    [
+        (
+            "{seq}/{dg}/X/{month_roman}/{year}",
+            "AGRO/2026",
+            "7/AGRO/X/II/2026",
+            ("", "/AGRO/X/II/2026"),
+        ),
+        ("B-{seq:04d}/{service}", "AGRO/2026", "B-0007/TEST-SVC", None),
+        ("{{{dg}}}-{seq}/{month}", "AGRO/2026", "{AGRO}-7/02", ("{AGRO}-", "/02")),
+    ],
+)
+def test_the_register_is_given_the_series_and_the_number_around_the_sequence(
+    tmp_path: Path, pattern: str, series: str, number: str, around: tuple[str, str] | None
+) -> None:
+    data = base_service() | {"number_pattern": pattern}
+    service = Catalogue.load(write_catalogue(tmp_path, [data])).get("TEST-SVC")
+    numbering = service.numbering(date(2026, 2, 1))
+    assert (numbering.service, numbering.directorate) == ("TEST-SVC", "AGRO")
+    assert numbering.series == series
+    assert numbering.number(7) == number == service.letter_number(7, date(2026, 2, 1))
+    # PostgreSQL fills a plain decimal number in by itself, between these two
+    assert numbering.around_seq() == around

@@ -185,7 +185,7 @@ def test_a_live_reservation_blocks_a_second_issue_and_a_stale_one_is_taken_over(
     other_process = Register.create(settings.letter_register.path)
     held = other_process.reserve(
         request,
-        catalogue.get(request.service),
+        catalogue.get(request.service).numbering(date.today()),
         request_hash(request),
         issued_on=date.today(),
     )
@@ -208,7 +208,9 @@ def _reserve_many(path: str, prefix: str, count: int, start: object) -> None:
     for index in range(count):
         base["request_id"] = f"{prefix}-{index}"
         request = LetterRequest.from_mapping(base)
-        record = register.reserve(request, service, request_hash(request), issued_on=date.today())
+        record = register.reserve(
+            request, service.numbering(date.today()), request_hash(request), issued_on=date.today()
+        )
         register.mark_issued(record.register_id, sha256=f"{prefix}{index}", path="-", signer="-")
 
 

@@ -79,7 +79,7 @@ def test_numbers_are_sequential_idempotent_and_never_reused(
 
     changed = request_for("R-1", subject="Another subject")
     with pytest.raises(RequestConflict, match="different content"):
-        register.reserve(changed, service, request_hash(changed), issued_on=TODAY)
+        register.reserve(changed, service.numbering(TODAY), request_hash(changed), issued_on=TODAY)
 
     void = register.mark_void(second.register_id, "signing failed")
     assert (void.status, void.reason) == (LetterStatus.VOID, "signing failed")

@@ -353,7 +353,7 @@ def test_a_locked_register_is_a_retryable_register_error(
         with pytest.raises(RegisterBusy, match="database is locked") as caught:
             register.reserve(
                 request,
-                catalogue.get(request.service),
+                catalogue.get(request.service).numbering(date.today()),
                 request_hash(request),
                 issued_on=date.today(),
             )

@@ -27,14 +27,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from docgen.errors import CatalogueError, FieldProblem, RequestInvalid
 from docgen.formatting import add_months, roman_month
 from docgen.models import GoodsItem, LetterRequest, Outcome
+from docgen.register.records import Numbering
 
 __all__ = ["Catalogue", "LetterKind", "Service", "TemplateFormat", "ValidityRule"]
 
 _NUMBER_FIELDS = {"seq", "dg", "year", "month", "month_roman", "service"}
+_FORMATTER = string.Formatter()
 _ITEM_FIELDS = set(GoodsItem.model_fields)
 _ALWAYS_REQUIRED_ITEM_FIELDS = {
     name for name, info in GoodsItem.model_fields.items() if info.is_required()
 }
+
+
+def _literal(text: str) -> str:
+    """Text kept as it is by ``str.format``: braces doubled."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 class LetterKind(StrEnum):
@@ -185,23 +192,42 @@ class Service(BaseModel):
         """The template (relative path) for an approval or a rejection."""
         return self.template_approved if outcome is Outcome.APPROVED else self.template_rejected
 
+    def numbering(self, on: date) -> Numbering:
+        """How a letter dated ``on`` is numbered: its series, and its number around ``{seq}``."""
+        fields = {
+            "dg": self.directorate_general,
+            "service": self.code,
+            "year": on.year,
+            "month": f"{on.month:02d}",
+            "month_roman": roman_month(on.month),
+        }
+        pattern = []
+        for literal, name, spec, conversion in _FORMATTER.parse(self.number_pattern):
+            pattern.append(_literal(literal))
+            if name == "seq":  # left for the register to fill in
+                pattern.append(
+                    "{seq"
+                    + (f"!{conversion}" if conversion else "")
+                    + (f":{spec}" if spec else "")
+                    + "}"
+                )
+            elif name is not None:
+                value = _FORMATTER.convert_field(fields[name], conversion)
+                pattern.append(_literal(format(value, spec or "")))
+        return Numbering(
+            service=self.code,
+            directorate=self.directorate_general,
+            series=self.number_series.format(**fields),
+            pattern="".join(pattern),
+        )
+
     def series(self, on: date) -> str:
         """The numbering series a letter dated ``on`` takes its number from."""
-        return self._format(self.number_series, seq="", on=on)
+        return self.numbering(on).series
 
     def letter_number(self, seq: int | str, on: date) -> str:
         """Format a letter number; ``seq`` may be a placeholder string for a draft."""
-        return self._format(self.number_pattern, seq=seq, on=on)
-
-    def _format(self, pattern: str, *, seq: int | str, on: date) -> str:
-        return pattern.format(
-            seq=seq,
-            dg=self.directorate_general,
-            service=self.code,
-            year=on.year,
-            month=f"{on.month:02d}",
-            month_roman=roman_month(on.month),
-        )
+        return self.numbering(on).number(seq)
 
 
 class _CatalogueFile(BaseModel):

@@ -209,7 +209,9 @@ class Issuer(Closing):
             )
         # the printed signatory must be the key's holder or an official allowed to use it
         self._holders[service.directorate_general].check(request.signatory, source=source)
-        record = self.register.reserve(request, service, request_hash(request), issued_on=today)
+        record = self.register.reserve(
+            request, service.numbering(today), request_hash(request), issued_on=today
+        )
         if record.status is not LetterStatus.RESERVED:
             return self._existing(record)
         path = letter_path(out_dir or self.settings.output, record)

@@ -38,7 +38,8 @@ Example::
 
     register = open_register(settings, create=True)      # once, when setting up
     register = open_register(settings)
-    reservation = register.reserve(request, service, request_hash, issued_on=date.today())
+    numbering = service.numbering(date.today())
+    reservation = register.reserve(request, numbering, request_hash, issued_on=date.today())
     ...
     register.mark_issued(reservation.register_id, sha256=..., path=..., signer=...)
 """
@@ -46,7 +47,14 @@ Example::
 from docgen.register.backend import RegisterBackend
 from docgen.register.core import Register, open_register, process_identity
 from docgen.register.migrations import SCHEMA_VERSION
-from docgen.register.records import AuditEvent, EventKind, LetterFacts, LetterRecord, LetterStatus
+from docgen.register.records import (
+    AuditEvent,
+    EventKind,
+    LetterFacts,
+    LetterRecord,
+    LetterStatus,
+    Numbering,
+)
 from docgen.register.sqlite import SqliteBackend
 
 __all__ = [
@@ -56,6 +64,7 @@ __all__ = [
     "LetterFacts",
     "LetterRecord",
     "LetterStatus",
+    "Numbering",
     "Register",
     "RegisterBackend",
     "SqliteBackend",

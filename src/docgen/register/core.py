@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docgen.catalogue import Service
 from docgen.errors import (
     DocgenError,
     LetterInProgress,
@@ -29,6 +28,7 @@ from docgen.register.records import (
     LetterFacts,
     LetterRecord,
     LetterStatus,
+    Numbering,
     audit_event,
     letter_record,
 )
@@ -88,26 +88,6 @@ SELECT * FROM letter
 """
 """Take a number and record the reservation, one statement (PostgreSQL); no row: the series
 has no counter yet, or the request a live letter."""
-_MARK = "\x00seq\x00"
-
-
-def _number_template(service: Service, on: date) -> tuple[str, str] | None:
-    """The letter number's text before and after its sequence number, if it is plain decimal.
-
-    None when the pattern formats the number otherwise (``{seq:05d}``, say): then the number
-    is formatted here, after the counter is advanced.
-    """
-    try:
-        text = service.letter_number(_MARK, on)
-    except (ValueError, TypeError):
-        return None
-    if text.count(_MARK) != 1:
-        return None
-    prefix, suffix = text.split(_MARK)
-    for probe in (1, 987654):
-        if service.letter_number(probe, on) != f"{prefix}{probe}{suffix}":
-            return None
-    return prefix, suffix
 
 
 def _is_postgres(location: object) -> bool:
@@ -282,20 +262,22 @@ class Register:
         )
 
     def reserve(
-        self, request: LetterRequest, service: Service, request_hash: str, *, issued_on: date
+        self, request: LetterRequest, numbering: Numbering, request_hash: str, *, issued_on: date
     ) -> LetterRecord:
         """Reserve a number for a request, or return the live record it already has.
 
-        Returns an ``issued`` or ``revoked`` record as it is when the request was issued before
-        (the caller returns that letter), and a ``reserved`` record otherwise (the caller renders,
-        signs, then calls :meth:`mark_issued` or :meth:`mark_void`). Raises
+        ``numbering`` says which series the number comes from and how it reads
+        (``service.numbering(issued_on)``). Returns an ``issued`` or ``revoked`` record as it
+        is when the request was issued before (the caller returns that letter), and a
+        ``reserved`` record otherwise (the caller renders, signs, then calls
+        :meth:`mark_issued` or :meth:`mark_void`). Raises
         :class:`RequestConflict` for a known request id with different content, and
         :class:`LetterInProgress` when another live process holds the reservation.
         """
         attempt = 0
         while True:
             try:
-                record = self._reserve(request, service, request_hash, issued_on)
+                record = self._reserve(request, numbering, request_hash, issued_on)
             except Duplicate:
                 # another process reserved the same request id at the same moment (PostgreSQL
                 # lets both look first): its row is committed now, so look again
@@ -308,14 +290,12 @@ class Register:
             # the series' first number: its counter now exists, so take the number again
 
     def _reserve(
-        self, request: LetterRequest, service: Service, request_hash: str, issued_on: date
+        self, request: LetterRequest, numbering: Numbering, request_hash: str, issued_on: date
     ) -> LetterRecord | None:
         """One attempt; None when the series had no counter yet (made now: attempt again)."""
-        series = service.series(issued_on)
+        series = numbering.series
         find = "SELECT * FROM letters WHERE request_id = ? AND status <> 'void'"
-        template = (
-            _number_template(service, issued_on) if self.backend.dialect == "postgresql" else None
-        )
+        template = numbering.around_seq() if self.backend.dialect == "postgresql" else None
         if template is not None:
             # PostgreSQL: a new request's number is taken and its reservation recorded by one
             # statement, its own transaction, so the counter's lock is taken and released by
@@ -328,8 +308,8 @@ class Register:
                     _TAKE_NUMBER,
                     (
                         series, request.request_id, new_register_id(), request.request_id,
-                        request_hash, series, template[0], template[1], service.code,
-                        service.directorate_general, request.applicant.nib,
+                        request_hash, series, template[0], template[1], numbering.service,
+                        numbering.directorate, request.applicant.nib,
                         request.applicant.name, request.decision.outcome.value, issued_on,
                         self._owner(), node, process,
                     ),
@@ -352,8 +332,8 @@ class Register:
                 series=series,
                 seq=0,  # known once the counter is advanced
                 letter_number="",
-                service=service.code,
-                directorate=service.directorate_general,
+                service=numbering.service,
+                directorate=numbering.directorate,
                 applicant_nib=request.applicant.nib,
                 applicant=request.applicant.name,
                 decision=request.decision.outcome.value,
@@ -368,9 +348,9 @@ class Register:
                 issued_at=None,
                 changed_at=now,
             )
-            return self._take_number(db, record, service)
+            return self._take_number(db, record, numbering)
 
-    def _take_number(self, db: Session, record: LetterRecord, service: Service) -> LetterRecord:
+    def _take_number(self, db: Session, record: LetterRecord, numbering: Numbering) -> LetterRecord:
         """Advance the series' counter and record the reservation, in ``db``'s transaction."""
         # the counter row's lock is held to the end of this transaction: one number at a time
         # per series, and a rollback gives it back untaken
@@ -381,9 +361,7 @@ class Register:
             counter = db.one(advance, (record.series,))
         assert counter is not None
         seq = int(counter["last_seq"])
-        record = dataclasses.replace(
-            record, seq=seq, letter_number=service.letter_number(seq, record.issued_on)
-        )
+        record = dataclasses.replace(record, seq=seq, letter_number=numbering.number(seq))
         db.defer(
             "INSERT INTO letters (register_id, request_id, request_hash, series, seq, "
             "letter_number, service, directorate, applicant_nib, applicant, decision, "

@@ -41,6 +41,40 @@ class EventKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Numbering:
+    """How a letter of one service, on one day, is numbered: all the register needs of it.
+
+    Made by the catalogue (``Service.numbering``); the register takes the series' next sequence
+    number and fills it in, and never formats numbers from a service itself.
+    """
+
+    service: str
+    """The service's catalogue code, recorded with the letter."""
+    directorate: str
+    """Its Directorate General's code, recorded with the letter."""
+    series: str
+    """The counter the number is taken from, e.g. ``ILMATE/PERTEK-BAJA/2026``."""
+    pattern: str
+    """The number with ``{seq}`` (or ``{seq:04d}``, say) where the sequence number goes, every
+    other field filled in and literal braces doubled: ``{seq}/ILMATE/PERTEK/XII/2026``."""
+
+    def number(self, seq: int | str) -> str:
+        """The letter number with sequence number ``seq`` (a placeholder string for a draft)."""
+        return self.pattern.format(seq=seq)
+
+    def around_seq(self) -> tuple[str, str] | None:
+        """The number's text before and after a plain decimal sequence number, if it is one.
+
+        None when the pattern formats the number otherwise (``{seq:05d}``, say).
+        """
+        prefix, found, suffix = self.pattern.partition("{seq}")
+        if not found or "{seq" in suffix:
+            return None
+        before, after = prefix.format(), suffix.format()  # literal braces undoubled
+        return before, after
+
+
+@dataclass(frozen=True, slots=True)
 class LetterFacts:
     """What an issued letter shows that its other columns do not: for the verification page.
 
