@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,27 @@ def test_the_qr_code_draws_runs_of_modules_as_one_rectangle() -> None:
     operators = qr_operators(URL, 0, 0, 100).decode()
     rectangles = operators.count(" re")
     assert 100 < rectangles < 600, "runs, not one square per dark module (over 600 here)"
+
+
+def test_a_signature_outgrowing_the_space_kept_for_it_is_signed_again(
+    renderer: Renderer, settings: Settings, tmp_path: Path
+) -> None:
+    request = load_request(
+        next(p for p in EXAMPLE_FILES if p.stem == "ilmate-pertek-baja-approved")
+    )
+    backend = open_backend(settings.signing.keys["ILMATE"])
+    pades = PadesSigner(settings)
+    pdf = renderer.render_final(
+        request, number="B-2/TEST/IND/2026", letter_date=date.today(), verification_url=URL
+    ).pdf
+    first = pades.sign(pdf, backend, request.signatory, URL)
+    ((space, kept),) = pades._reserved.items()  # learnt from the first signature
+    assert 2000 < kept < 40000
+    pades._reserved[space] = 512  # far too small for any signature
+    again = pades.sign(pdf, backend, request.signatory, URL)
+    assert pades._reserved[space] == kept, "estimated again, as the first time"
+    for signed in (first, again):
+        path = tmp_path / "signed.pdf"
+        path.write_bytes(signed.pdf)
+        checked = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True)
+        assert "Signature is Valid" in checked.stdout, checked.stdout

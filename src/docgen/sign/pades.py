@@ -52,6 +52,7 @@ from docgen.sign.appearance import (
 from docgen.sign.backends import LetterSigner, SignerBackend
 from docgen.sign.remote import RemoteBackend, SignatureField, accept_signed_pdf
 from docgen.sign.services import TrustServices
+from docgen.verify.revisions import first_signature
 
 __all__ = ["LEVELS", "QR_ANCHOR", "SIGNATURE_ANCHOR", "PadesSigner", "SignedPdf", "resolve_level"]
 
@@ -125,6 +126,9 @@ class PadesSigner:
         self.level = resolve_level(settings)
         self._services = TrustServices(settings)
         self._warned = False
+        # the space a signature takes, by signing certificate and level: pyHanko otherwise
+        # builds a whole dummy signature per letter to estimate it (a third of its signing time)
+        self._reserved: dict[tuple[str, str], int] = {}
 
     def check_backend(self, backend: SignerBackend | RemoteBackend) -> None:
         """Refuse a backend that cannot sign at the configured level (remote above B-B)."""
@@ -186,6 +190,8 @@ class PadesSigner:
         when = f"{tanggal(now.date())} pukul {now:%H.%M} {signing.zone_label}"
         position = " ".join(part for part in (signatory.acting, signatory.title) if part)
         signer = backend.signer.for_letter()  # certificates of its own: see docgen.sign.copies
+        space = (_owner(signer, backend), self.level)
+        reserved = self._reserved.get(space)
         try:
             writer, spot = self._prepare(pdf, verification_url, attach)
             field = fields.SigFieldSpec(spot.name, on_page=spot.page, box=spot.box)
@@ -219,12 +225,20 @@ class PadesSigner:
                 new_field_spec=field,
                 timestamper=self._services.timestamper() if self.level != "B-B" else None,
             )
-            out = pdf_signer.sign_pdf(writer)
-        except PyhankoSigningError:
+            out = pdf_signer.sign_pdf(writer, bytes_reserved=reserved).getvalue()
+        except PyhankoSigningError as error:
+            if reserved is not None and "larger than expected" in str(error):
+                # a signature outgrew the space its first one took (a longer timestamp, say):
+                # estimate again, as pyHanko does
+                self._reserved.pop(space, None)
+                return self._sign_once(pdf, backend, signatory, verification_url, attach)
             raise  # a certificate or service problem: TrustServices tells which
         except (PdfError, ValueError, KeyError) as error:
             raise SigningError(f"Could not sign the letter: {error}") from error
-        return _signed(out.getvalue(), backend.subject, now, self.level)
+        if reserved is None:  # the space pyHanko estimated, with its margin: /Contents' length
+            _, first, second, _ = first_signature(out).byte_range
+            self._reserved[space] = second - first - 2
+        return _signed(out, backend.subject, now, self.level)
 
     def _prepare(
         self, pdf: bytes, verification_url: str, attach: LetterRequest | None
