@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from docgen.config import Official, Settings
-from docgen.errors import RequestInvalid
+from docgen.errors import ConfigError, RequestInvalid
 from docgen.models import LetterRequest
 from docgen.pipeline import Issuer
 from docgen.register import Register
@@ -190,3 +190,25 @@ def test_the_holder_a_certificate_names_may_sign_without_being_listed(
             RequestInvalid, match=r"names AGUS PRAMONO HADI, and signing\.officials lists no"
         ):
             issuer.issue(_request("SIG-HOLDER-NO", name="Ir. Budi Santoso, M.T."))
+
+
+@pytest.mark.parametrize(
+    ("officials", "words"),
+    [
+        ({"ILMAT": []}, "signing.officials names unknown Directorates General ['ILMAT']"),
+        (
+            {"ILMATE": [{"name": "Budi", "nip": "196913041995031001"}]},
+            "signing.officials.ILMATE.0.nip: the first 8 digits must be the official's birth",
+        ),
+        (
+            {"ILMATE": [{"name": "Budi", "nip": AGUS_NIP, "acting": "Pj."}]},
+            "signing.officials.ILMATE.0.acting",
+        ),
+    ],
+)
+def test_a_misspelt_official_is_a_clear_settings_error(
+    officials: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.load(signing={"officials": officials})
+    assert words in str(raised.value)

@@ -385,6 +385,17 @@ class Settings(_Settings):
     """Folder issued letters are written under (by DG / service / date); by default
     ``letters`` in the data folder."""
 
+    @model_validator(mode="after")
+    def _officials_of_known_directorates(self) -> Settings:
+        # a misspelt code would leave its officials unused, and every letter they sign refused
+        known = {d.code for d in self.agency.directorates}
+        if unknown := sorted(set(self.signing.officials) - known):
+            raise ValueError(
+                f"signing.officials names unknown Directorates General {unknown} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        return self
+
     def directorate(self, code: str) -> DirectorateGeneral:
         """The Directorate General with this code; :class:`ConfigError` when there is none."""
         for directorate in self.agency.directorates:
@@ -421,8 +432,11 @@ class Settings(_Settings):
             return cls.model_validate(data, context={"base": base})
         except ValidationError as error:
             where = path or "the embedded defaults"
+            # a check of the whole settings has no field: its message names what it checks
             lines = [
-                f"  - {'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error.errors()
+                f"  - {'.'.join(str(p) for p in d['loc']) or 'settings'}: "
+                + d["msg"].removeprefix("Value error, ")
+                for d in error.errors()
             ]
             raise ConfigError(f"Invalid settings in {where}:\n" + "\n".join(lines)) from None
 
