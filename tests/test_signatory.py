@@ -21,6 +21,7 @@ from docgen.models import LetterRequest
 from docgen.pipeline import Issuer
 from docgen.register import Register
 from docgen.render import Renderer
+from docgen.reports import IssueOutcome
 from docgen.sign import LocalKeySigner, SignerBackend
 from docgen.sign.holders import KeyHolders, certificate_nip, fold_name
 from tests.helpers import EXAMPLES, pdf_text
@@ -212,3 +213,23 @@ def test_a_misspelt_official_is_a_clear_settings_error(
     with pytest.raises(ConfigError) as raised:
         Settings.load(signing={"officials": officials})
     assert words in str(raised.value)
+
+
+def test_a_letter_issued_while_its_signatory_was_allowed_is_still_returned(
+    tmp_path: Path, register_path: Path, renderer: Renderer
+) -> None:
+    paths: dict[str, Any] = {
+        "letter_register": {"path": str(register_path)},
+        "output": str(tmp_path / "out"),
+    }
+    with Issuer(Settings.load(**paths), renderer=renderer) as before:
+        issued = before.issue(_request("SIG-STANDS"))
+    # the official leaves: nobody is listed for the key any more
+    later = Settings.load(**paths, signing={"officials": {"ILMATE": []}})
+    with Issuer(later, renderer=renderer) as after:
+        again = after.issue(_request("SIG-STANDS"))
+        assert again.outcome is IssueOutcome.ALREADY_ISSUED
+        assert again.letter_number == issued.letter_number
+        with pytest.raises(RequestInvalid, match="lists no other official"):
+            after.issue(_request("SIG-NEW"))
+        assert len(after.register.records()) == 1, "no number taken for the refused one"

@@ -43,7 +43,13 @@ from zoneinfo import ZoneInfo
 from docgen._pdf import signed_revision_sha256
 from docgen.catalogue import Catalogue, Service
 from docgen.config import Settings
-from docgen.errors import DocgenError, OutputError, RegisterError, SigningError
+from docgen.errors import (
+    DocgenError,
+    OutputError,
+    RegisterError,
+    RequestInvalid,
+    SigningError,
+)
 from docgen.files import commit_pending, pending_path, write_pending
 from docgen.models import LetterRequest
 from docgen.register import LetterFacts, LetterRecord, LetterStatus, Register, open_register
@@ -208,7 +214,14 @@ class Issuer(Closing):
                 "(settings: signing.keys)"
             )
         # the printed signatory must be the key's holder or an official allowed to use it
-        self._holders[service.directorate_general].check(request.signatory, source=source)
+        try:
+            self._holders[service.directorate_general].check(request.signatory, source=source)
+        except RequestInvalid:
+            # a letter issued while its signatory was allowed stands: asked again (a batch run
+            # again after the officials changed), it is returned, as any issued letter is
+            issued = self.register.by_request(request.request_id)
+            if issued is None or issued.status not in (LetterStatus.ISSUED, LetterStatus.REVOKED):
+                raise
         record = self.register.reserve(
             request, service.numbering(today), request_hash(request), issued_on=today
         )
