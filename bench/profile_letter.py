@@ -92,9 +92,9 @@ from docgen.formatting import today_in  # noqa: E402
 from docgen.models import LetterRequest  # noqa: E402
 from docgen.pipeline import (  # noqa: E402
     Issuer,
-    _facts,
     _holders,
     _move_into_place,
+    _record_issued,
     _refuse_taken,
     letter_path,
     request_hash,
@@ -386,14 +386,7 @@ def issue_in_stages(
         write_pending(path, signed.pdf, record.register_id)
         _refuse_taken(path, record)
     with clock.stage("register"):
-        record = register.mark_issued(
-            record.register_id,
-            sha256=signed.sha256,
-            signed_sha256=signed.signed_sha256,
-            path=str(path),
-            signer=signed.signer,
-            facts=_facts(request, service, signed.level),
-        )
+        record = _record_issued(register, record, signed, path, request, service)
     with clock.stage("file write"):
         _move_into_place(pending, path, record)
 

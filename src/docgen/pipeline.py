@@ -56,7 +56,14 @@ from docgen.register import LetterFacts, LetterRecord, LetterStatus, Register, o
 from docgen.render import Renderer
 from docgen.reports import IssuedLetter, IssueOutcome
 from docgen.resources import Closing
-from docgen.sign import PadesSigner, PassphrasePrompt, RemoteBackend, SignerBackend, open_backend
+from docgen.sign import (
+    PadesSigner,
+    PassphrasePrompt,
+    RemoteBackend,
+    SignedPdf,
+    SignerBackend,
+    open_backend,
+)
 from docgen.sign.backends import common_name
 from docgen.sign.holders import KeyHolders, certificate_nip
 
@@ -113,6 +120,25 @@ def _facts(request: LetterRequest, service: Service, level: str) -> LetterFacts:
         position=f"{signatory.delegation}, {title}" if signatory.delegation else title,
         level=level,
         valid_until=request.valid_until,
+    )
+
+
+def _record_issued(
+    register: Register,
+    record: LetterRecord,
+    signed: SignedPdf,
+    path: Path,
+    request: LetterRequest,
+    service: Service,
+) -> LetterRecord:
+    """Record a reserved letter as issued: its file's hashes, signer and shown facts."""
+    return register.mark_issued(
+        record.register_id,
+        sha256=signed.sha256,
+        signed_sha256=signed.signed_sha256,
+        path=str(path),
+        signer=signed.signer,
+        facts=_facts(request, service, signed.level),
     )
 
 
@@ -244,14 +270,7 @@ class Issuer(Closing):
             signed = self._pades.sign(letter.pdf, backend, request.signatory, url, attach=request)
             write_pending(path, signed.pdf, record.register_id)
             _refuse_taken(path, record)  # again: it may have appeared while this one was made
-            record = self.register.mark_issued(
-                record.register_id,
-                sha256=signed.sha256,
-                signed_sha256=signed.signed_sha256,
-                path=str(path),
-                signer=signed.signer,
-                facts=_facts(request, service, signed.level),
-            )
+            record = _record_issued(self.register, record, signed, path, request, service)
         except BaseException as error:
             with contextlib.suppress(FileNotFoundError):
                 pending.unlink()

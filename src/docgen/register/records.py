@@ -71,7 +71,8 @@ class Numbering:
         if not found or "{seq" in suffix:
             return None
         before, after = prefix.format(), suffix.format()  # literal braces undoubled
-        return before, after
+        probe = 987654  # "{{seq}}" is literal text, say: the split must give the number itself
+        return (before, after) if self.number(probe) == f"{before}{probe}{after}" else None
 
 
 @dataclass(frozen=True, slots=True)
