@@ -87,6 +87,7 @@ def test_one_pass_gives_the_letter_the_two_steps_gave(
     before, after = _structure(two_steps.pdf), _structure(one_pass.pdf)
     assert after["attachments"] == after["af"] == [ATTACHMENT_NAME]
     assert after["pdfa"] == ["3", "B"]
+    assert str(PdfFileReader(io.BytesIO(one_pass.pdf)).root.get("/Version", "/1.7")) <= "/1.7"
     assert after["revisions"] == before["revisions"] - 1, "one update, not two"
     assert {k: v for k, v in after.items() if k != "revisions"} == {
         k: v for k, v in before.items() if k != "revisions"

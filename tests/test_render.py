@@ -56,6 +56,9 @@ def test_letter_is_pdfa_3b_with_every_font_embedded(
     # XMP allows both forms: pdfaid:part="3" and <pdfaid:part>3</pdfaid:part>
     assert re.search(r'pdfaid:part(="3"|>3<)', meta), meta
     assert re.search(r'pdfaid:conformance(="B"|>B<)', meta), meta
+    # PDF/A-3 is PDF 1.7: neither the header nor the catalog may declare a later version
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
+    assert re.search(r"^PDF version:\s+1\.[4-7]$", info, re.MULTILINE), info
     fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True).stdout
     rows = fonts.splitlines()[2:]
     assert rows, "a letter with text has fonts"

@@ -81,7 +81,15 @@ def embed_request(writer: IncrementalPdfFileWriter, request: LetterRequest) -> N
         description=ATTACHMENT_DESCRIPTION,
         af_relationship=generic.pdf_name("/Data"),
     )
+    version = writer.root.get("/Version"), writer.output_version
     embed_file(writer, spec)
+    # pyHanko declares PDF 2.0 for an /AF entry, but a PDF/A-3 file is PDF 1.7 (ISO 19005-3
+    # defines /AF for it): a catalog saying 2.0 contradicts the file's own PDF/A-3 mark.
+    if version[0] is None:
+        writer.root.pop("/Version", None)
+    else:
+        writer.root["/Version"] = version[0]
+    writer.output_version = version[1]
 
 
 def draw_on_page(
