@@ -84,6 +84,7 @@ PDFA_FILTER_DATA: Mapping[str, bool | int] = {
     "EmbedStandardFonts": True,
     "ExportFormFields": False,
     "ExportBookmarksToPDFDestination": True,  # bookmarks mark the spaces signing fills in
+    "UseLosslessCompression": True,  # the logo as drawn, not re-encoded as a blurred JPEG
 }
 """LibreOffice's ``writer_pdf_Export`` options: PDF/A-3b with every font embedded."""
 
