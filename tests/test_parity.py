@@ -29,8 +29,8 @@ def _logo_ink(page_png: bytes) -> float:
     the 25 mm left margin), from 8 to 40 mm below the top edge; text never starts there."""
     with Image.open(io.BytesIO(page_png)) as image:
         dots_per_mm = image.width / 210
-        box = tuple(round(v * dots_per_mm) for v in (25, 8, 47, 40))
-        grey = image.convert("L").crop(box)
+        left, top, right, bottom = (round(v * dots_per_mm) for v in (25, 8, 47, 40))
+        grey = image.convert("L").crop((left, top, right, bottom))
     dark = grey.point(lambda value: 255 if value < 128 else 0).histogram()[255]
     return dark / (grey.width * grey.height)
 
