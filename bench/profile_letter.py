@@ -20,6 +20,8 @@ conversion                DOCX: ``LibreOfficeConverter.docx_to_pdf``: this proce
                           bridge) and, as a row of its own, the LibreOffice process's CPU
                           (psutil); import, layout and PDF export happen inside LibreOffice
                           in one call and cannot be told apart from outside
+compaction                DOCX: ``docgen.render.docx.compact``: object streams (qpdf), for
+                          PDFs of 256 KB or more only
 attachment + metadata     in ``PadesSigner.sign``'s one update: the letter opened with its
                           XMP kept (``open_update``), the request JSON embedded
 QR + anchors              ``place_qr_and_signature`` (anchors found, QR drawn)
@@ -101,6 +103,7 @@ from docgen.pipeline import (  # noqa: E402
 )
 from docgen.register import Register  # noqa: E402
 from docgen.render import Renderer  # noqa: E402
+from docgen.render.docx import compact  # noqa: E402
 from docgen.sign import PadesSigner, open_backend  # noqa: E402
 from docgen.sign.services import TrustServices, _TimeStamper  # noqa: E402
 from scripts.demo_examples import WRITTEN_FOR, shifted  # noqa: E402
@@ -130,6 +133,7 @@ STAGES = (
     "font subsetting",
     "conversion: this process (UNO)",
     LIBREOFFICE,
+    "compaction",
     "attachment + metadata",
     "QR + anchors",
     "appearance",
@@ -380,6 +384,8 @@ def issue_in_stages(
         elif clock.counting:
             print("    note: LibreOffice was (re)started during a measured letter")
             clock.add(LIBREOFFICE, cpu_seconds(after))
+        with clock.stage("compaction"):
+            rendered = compact(rendered)
     with clock.stage("signature"):  # split by the pyHanko and PadesSigner probes
         signed = pades.sign(rendered, backend, request.signatory, url, attach=request)
     with clock.stage("file write"):

@@ -3,7 +3,8 @@
 The merge runs in the same sandboxed, strict Jinja2 environment as the HTML path (same filters,
 undefined names are errors) with autoescape on, so text such as ``AT&T <Müller>`` stays text and
 the document stays valid XML; control characters never get this far (the request model refuses
-them). Conversion goes to the warm :class:`LibreOfficeConverter`.
+them). Conversion goes to the warm :class:`LibreOfficeConverter`, and its PDF is compacted (see
+:func:`compact`).
 
 Example::
 
@@ -19,13 +20,40 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pikepdf
 from docxtpl import DocxTemplate
 
 from docgen.errors import TemplateError
 from docgen.render.converter import LibreOfficeConverter
 from docgen.render.environment import template_environment
 
-__all__ = ["DocxRenderer"]
+__all__ = ["DocxRenderer", "compact"]
+
+
+_COMPACT_FROM = 256 * 1024
+"""PDFs from this size on are compacted; a smaller one (a letter of a few pages) would lose half
+its size for 20-35 ms of CPU, a tenth of its cost, which a letter of that size is not worth."""
+
+
+def compact(pdf: bytes) -> bytes:
+    """LibreOffice's PDF, when it is large, rewritten with its objects in object streams.
+
+    LibreOffice tags every PDF/A it writes (the export option cannot turn it off) and writes
+    each structure element as a plain object: a 300-row goods table makes 7,400 of them and a
+    1.5 MB letter, against 0.18 MB for the same letter in HTML. qpdf packs them into compressed
+    object streams: 0.33 MB, in a quarter of a second. Nothing else changes: objects, tags,
+    metadata and destinations are kept.
+    """
+    if len(pdf) < _COMPACT_FROM:
+        return pdf
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        out = io.BytesIO()
+        document.save(
+            out,
+            object_stream_mode=pikepdf.ObjectStreamMode.generate,
+            recompress_flate=False,  # LibreOffice's streams are compressed already
+        )
+    return out.getvalue()
 
 
 @functools.lru_cache(maxsize=64)
@@ -75,4 +103,4 @@ class DocxRenderer:
 
     def render(self, template: str, context: dict[str, Any]) -> bytes:
         """Render a template with a context to PDF/A-3b bytes."""
-        return self._converter.docx_to_pdf(self.to_docx(template, context))
+        return compact(self._converter.docx_to_pdf(self.to_docx(template, context)))
