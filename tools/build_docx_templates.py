@@ -17,7 +17,9 @@ Geometry the renderer relies on (A4, every page):
 * margins: left 2.5 cm, right 2 cm, top 2 cm, bottom 2 cm; footer distance 0.8 cm;
 * the top 1.6 cm stay free (header distance 1.6 cm): a draft's stamp (120 mm x 11 mm, 10 pt below
   the top edge) covers them, so not even the first page's letterhead may start higher;
-* footer: the page number only;
+* letterhead (first page): the emblem (``templates/assets/logo.svg``, as a picture) left of the
+  centred name and address, a double rule under both;
+* footer, every page: the letter number at the left, "Halaman X dari Y" at the right;
 * signature: an empty paragraph exactly 3 cm high between the signatory's title and name,
   reserved for the visible electronic signature;
 * e-signature notice, after the signature and the copies: a two-column borderless table whose
@@ -35,6 +37,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,19 +49,20 @@ from docx import Document
 from docx.blkcntnr import BlockItemContainer
 from docx.document import Document as DocxDocument
 from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING, WD_TAB_ALIGNMENT
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.section import Section
-from docx.shared import Cm, Pt
+from docx.shared import Cm, Pt, RGBColor
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "templates" / "docx"
+LOGO = ROOT / "templates" / "assets" / "logo.svg"
 
 FONT = "Liberation Serif"
 BODY_PT = 12
@@ -347,26 +352,66 @@ def setup(doc: DocxDocument, title: str) -> Section:
     return section
 
 
-def letterhead(section: Section) -> None:
-    """Kop surat in the first page's header only, with a thick-thin double rule under it."""
+def logo_png() -> bytes:
+    """The letterhead's emblem, ``templates/assets/logo.svg``, as a 300 dpi PNG 2.1 cm square.
+
+    The HTML letters draw the SVG itself; Word and LibreOffice take a picture. Drawn by
+    WeasyPrint and rasterised by poppler's ``pdftocairo`` with its transparency kept, then
+    stored as grey with alpha: the same file from the same SVG.
+    """
+    import weasyprint
+    from PIL import Image
+
+    page = (
+        "<style>@page { size: 21mm 21mm; margin: 0 } body { margin: 0 }"
+        "img { display: block; width: 21mm; height: 21mm }</style>"
+        f'<img src="{LOGO.as_uri()}">'
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        pdf = Path(folder) / "logo.pdf"
+        weasyprint.HTML(string=page).write_pdf(pdf)
+        subprocess.run(
+            ["pdftocairo", "-png", "-transp", "-r", "300", "-singlefile", str(pdf),
+             str(pdf.with_suffix(""))],
+            check=True,
+        )  # fmt: skip
+        with Image.open(pdf.with_suffix(".png")) as image:
+            out = io.BytesIO()
+            image.convert("LA").save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def letterhead(section: Section, logo: bytes) -> None:
+    """Kop surat in the first page's header only: the emblem left of the centred name and
+    address (a balancing empty column on the right), a thick-thin double rule under both."""
     header = section.first_page_header
     header.is_linked_to_previous = False
-    par(header, ("{{ agency.ministry }}", Fmt(bold=True, size=13)), align=Align.CENTER)
-    par(header, ("{{ dg.name }}", Fmt(bold=True, size=11.5)), align=Align.CENTER, before=1)
-    par(header, "{{ dg.address }}", align=Align.CENTER, size=9.5, before=1)
-    last = par(
-        header,
+    side = 2.4
+    t = table(header, 1, [side, TEXT_WIDTH_CM - 2 * side, side])
+    emblem, text, _ = t.rows[0].cells
+    for cell in t.rows[0].cells:
+        cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
+    picture = (
+        emblem.paragraphs[0].add_run().add_picture(io.BytesIO(logo), width=Cm(2.1), height=Cm(2.1))
+    )
+    picture._inline.docPr.set("descr", "Lambang")
+    par(text, ("{{ agency.ministry }}", Fmt(bold=True, size=13)), align=Align.CENTER)
+    par(text, ("{{ dg.name }}", Fmt(bold=True, size=11.5)), align=Align.CENTER, before=1)
+    par(text, "{{ dg.address }}", align=Align.CENTER, size=9.5, before=1)
+    par(
+        text,
         "{{ dg.phone }}",
         "; Laman ",
         "{{ dg.website }}",
         "{{ '; Pos-el ' ~ dg.email if dg.email else '' }}",
         align=Align.CENTER,
         size=9.5,
-        after=2,
     )
-    p_pr = last._p.get_or_add_pPr()
+    drop_first_paragraph(text)
+    rule = par(header, "", size=2, after=2)
+    p_pr = rule._p.get_or_add_pPr()
     p_bdr = OxmlElement("w:pBdr")
-    child(p_bdr, "w:bottom", val="thickThinSmallGap", sz="24", space="4", color="000000")
+    child(p_bdr, "w:bottom", val="thickThinSmallGap", sz="24", space="1", color="000000")
     # pBdr must come before spacing/indentation/alignment in w:pPr.
     p_pr.insert_element_before(p_bdr, *(f"w:{name}" for name in P_PR_AFTER_BORDER))
     par(header, "", size=4)
@@ -408,13 +453,19 @@ def bookmark(paragraph: Paragraph, name: str, ident: int) -> None:
 
 
 def footer(section: Section) -> None:
-    """Every page: the page number, bottom right."""
+    """Every page: the letter number bottom left, "Halaman X dari Y" bottom right, in grey."""
+    grey = Fmt(size=8)
     for ftr in (section.first_page_footer, section.footer):
         ftr.is_linked_to_previous = False
-        page = par(ftr, ("Halaman ", Fmt(size=8)), align=Align.RIGHT)
-        field(page, "PAGE", "1", Fmt(size=8))
-        run(page, " dari ", Fmt(size=8))
-        field(page, "NUMPAGES", "1", Fmt(size=8))
+        line = par(ftr, ("Nomor ", grey), ("{{ letter.number }}", grey))
+        line.paragraph_format.tab_stops.add_tab_stop(Cm(TEXT_WIDTH_CM), WD_TAB_ALIGNMENT.RIGHT)
+        line.add_run().add_tab()
+        run(line, "Halaman ", grey)
+        field(line, "PAGE", "1", grey)
+        run(line, " dari ", grey)
+        field(line, "NUMPAGES", "1", grey)
+        for r in line.runs:
+            r.font.color.rgb = RGBColor(0x55, 0x55, 0x55)
         drop_first_paragraph(ftr)
 
 
@@ -446,6 +497,19 @@ def esign_notice(cell: _Cell) -> None:
         left=0.3,
         before=2,
     )
+    # the address in words, for a reader who cannot scan (left-aligned: it does not break)
+    tag(notice, "if letter.verification_url")
+    par(
+        notice,
+        (
+            "Keaslian dokumen dapat diverifikasi dengan memindai kode QR atau melalui "
+            "{{ letter.verification_url }}",
+            Fmt(size=7.5),
+        ),
+        left=0.3,
+        before=2,
+    )
+    tag(notice, "endif")
     drop_first_paragraph(notice)
 
 
@@ -713,14 +777,14 @@ QUANTITY_SUMMARY = (
 """One item: its quantity and unit; several: ``12 (dua belas) pos tarif`` (as in HTML)."""
 
 
-def approval(letter: Letter) -> DocxDocument:
+def approval(letter: Letter, logo: bytes) -> DocxDocument:
     """A rekomendasi / pertimbangan teknis granting the goods in ``letter.columns``.
 
     Worded sentence for sentence like the HTML approvals (e.g. ilmate-pertek-baja.html.j2).
     """
     doc = Document()
     section = setup(doc, letter.title)
-    letterhead(section)
+    letterhead(section, logo)
     footer(section)
     date_and_particulars(doc)
     addressee(doc)
@@ -751,11 +815,11 @@ REJECTION_COLUMNS = [
 """The rejection's short table: the columns every service has."""
 
 
-def rejection() -> DocxDocument:
+def rejection(logo: bytes) -> DocxDocument:
     """The shared rejection letter, worded sentence for sentence like penolakan.html.j2."""
     doc = Document()
     section = setup(doc, "Penolakan permohonan")
-    letterhead(section)
+    letterhead(section, logo)
     footer(section)
     date_and_particulars(doc)
     addressee(doc)
@@ -927,10 +991,11 @@ def save(doc: DocxDocument, path: Path) -> None:
 def main() -> None:
     """Write the four templates."""
     OUT.mkdir(parents=True, exist_ok=True)
+    logo = logo_png()
     for name, letter in TEMPLATES.items():
-        save(approval(letter), OUT / name)
+        save(approval(letter, logo), OUT / name)
         print(f"wrote {(OUT / name).relative_to(ROOT)}")
-    save(rejection(), OUT / "penolakan.docx")
+    save(rejection(logo), OUT / "penolakan.docx")
     print(f"wrote {(OUT / 'penolakan.docx').relative_to(ROOT)}")
 
 
