@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jinja2
@@ -146,3 +148,18 @@ def test_check_catalogue_follows_extends_into_the_base_template(
     assert [p.template for p in problems if p.message == "agency.nope does not exist"] == [
         "html/base.html.j2"
     ]
+
+
+def test_shipped_docx_templates_are_what_their_builder_makes(tmp_path: Path) -> None:
+    """The DOCX templates are built by tools/build_docx_templates.py, never edited by hand: a
+    change made to a file alone would be lost at the next build."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "build_docx_templates.py"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    shipped = sorted(path.name for path in (ROOT / "templates" / "docx").glob("*.docx"))
+    assert sorted(path.name for path in tmp_path.glob("*.docx")) == shipped
+    for name in shipped:
+        built = (tmp_path / name).read_bytes()
+        assert built == (ROOT / "templates" / "docx" / name).read_bytes(), name

@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python tools/build_docx_templates.py
+    .venv/bin/python tools/build_docx_templates.py [FOLDER]
 
 The output is deterministic (fixed document properties, fixed ZIP timestamps), so rebuilding
 without changes to this script leaves the files byte-for-byte the same.
@@ -38,6 +38,7 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+import sys
 import tempfile
 import zipfile
 from collections.abc import Sequence
@@ -988,16 +989,16 @@ def save(doc: DocxDocument, path: Path) -> None:
     path.write_bytes(out.getvalue())
 
 
-def main() -> None:
-    """Write the four templates."""
-    OUT.mkdir(parents=True, exist_ok=True)
+def main(out: Path = OUT) -> None:
+    """Write the four templates into ``out`` (by default the project's templates/docx)."""
+    out.mkdir(parents=True, exist_ok=True)
     logo = logo_png()
     for name, letter in TEMPLATES.items():
-        save(approval(letter, logo), OUT / name)
-        print(f"wrote {(OUT / name).relative_to(ROOT)}")
-    save(rejection(logo), OUT / "penolakan.docx")
-    print(f"wrote {(OUT / 'penolakan.docx').relative_to(ROOT)}")
+        save(approval(letter, logo), out / name)
+        print(f"wrote {out / name}")
+    save(rejection(logo), out / "penolakan.docx")
+    print(f"wrote {out / 'penolakan.docx'}")
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)
