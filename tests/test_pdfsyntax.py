@@ -54,6 +54,7 @@ def test_values_are_read_as_plain_python() -> None:
         (b"[1 2 >>", "unexpected"),
         (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "nested deeper"),
         (b"<< /A 1", "ends inside"),
+        (b"[" + b"7" * 5000 + b"]", "a number of 5000 characters"),
     ],
 )
 def test_ambiguous_or_broken_syntax_is_refused(text: bytes, problem: str) -> None:
@@ -81,6 +82,7 @@ def test_an_indirect_object_and_its_stream() -> None:
         b"7 0 obj\n<< /Length 8 0 R >>\nstream\nhello\nendstream\nendobj",  # indirect /Length
         b"7 0 obj\n<< /Length 500 >>\nstream\nhello\nendstream\nendobj",  # past the end
         b"7 0 obj\n<< >>\n",  # no endobj
+        b"7" * 5000 + b" 0 obj\n1\nendobj",  # an object number Python will not read
     ],
 )
 def test_a_stream_must_end_where_its_direct_length_says(data: bytes) -> None:

@@ -12,6 +12,7 @@ no reader sees, such as one inside validation data nothing uses.
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +30,17 @@ from tests.helpers import EXAMPLES, load_request, pdf_text
 
 STEM = "ilmate-pertek-baja-approved"
 BUDGET_SECONDS = 10.0  # one file, on a loaded 2-core machine; a letter takes about 0.1-0.3 s
+
+
+class _Short(dict[str, object]):
+    """A fixture's value that Hypothesis prints in a few words when it reports a failing example
+    (printed whole, the letters would be a repr of hundreds of kB, and Hypothesis would raise a
+    warning about that instead of reporting the failure)."""
+
+    def __repr__(self) -> str:
+        return f"<{', '.join(self)}>"
+
+
 FUZZ = settings(
     max_examples=100,
     deadline=None,
@@ -42,7 +54,7 @@ def letters(
     tmp_path_factory: pytest.TempPathFactory, renderer: Renderer, pki_services: str
 ) -> dict[str, bytes]:
     """A genuine B-B letter and a genuine B-LTA letter of the same request."""
-    found = {}
+    found = _Short()
     for level in ("B-B", "B-LTA"):
         work = tmp_path_factory.mktemp(f"fuzz-{level}")
         signing = {"level": level, "timestamp_url": pki_services if level != "B-B" else ""}
@@ -54,7 +66,7 @@ def letters(
         )
         with Issuer(issuing, renderer=renderer) as issuer:
             found[level] = issuer.issue(load_request(EXAMPLES / f"{STEM}.json")).path.read_bytes()
-    return found
+    return cast(dict[str, bytes], found)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +81,10 @@ def originals(
 ) -> dict[str, tuple[str, LetterRequest]]:
     """What a reader sees in each genuine letter: its text and its request data."""
     work = tmp_path_factory.mktemp("fuzz-text")
-    return {level: (pdf_text(pdf, work), read_request(pdf)) for level, pdf in letters.items()}
+    seen = _Short(
+        {level: (pdf_text(pdf, work), read_request(pdf)) for level, pdf in letters.items()}
+    )
+    return cast(dict[str, tuple[str, LetterRequest]], seen)
 
 
 def _mutate(pdf: bytes, kind: str, where: float, size: int, junk: bytes) -> bytes:

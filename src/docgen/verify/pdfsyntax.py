@@ -111,6 +111,7 @@ class XrefEntry:
 _WHITESPACE = b"\x00\t\n\x0c\r "
 _DELIMITERS = b"()<>[]{}/%"
 _NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
+_LONGEST_NUMBER = 40  # characters: PDF's numbers are 32-bit integers and reals of 5 decimals
 _REGULAR = re.compile(rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]*")
 _HEX = re.compile(rb"[0-9A-Fa-f\x00\t\n\x0c\r ]*")
 _ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f"}
@@ -147,7 +148,9 @@ def _separators() -> bytes:
 
 def _integer(data: bytes, position: int) -> tuple[int, int] | None:
     """The unsigned integer at ``position`` and the position after it, if there is one."""
-    match = re.compile(rb"\d+").match(data, position)
+    # at most 19 digits: every number a letter needs fits in 64 bits, and Python refuses to read
+    # a run of more than 4,300 digits (a ValueError, not a verdict)
+    match = re.compile(rb"\d{1,19}(?!\d)").match(data, position)
     if match is None or (match.end() < len(data) and data[match.end()] not in _separators()):
         return None
     return int(match.group()), match.end()
@@ -301,6 +304,8 @@ def _keyword_or_number(data: bytes, position: int, stack: list[_Container]) -> t
         assert isinstance(number, int) and isinstance(generation, int)
         return Ref(number, generation), end
     if _NUMBER.fullmatch(token):
+        if len(token) > _LONGEST_NUMBER:
+            raise StructureError(f"a number of {len(token)} characters at byte {position}")
         if b"." in token:
             try:
                 return Decimal(token.decode()), end
@@ -421,7 +426,7 @@ def parse_xref_table(
     entries: list[XrefEntry] = []
     while True:
         position = skip_whitespace(data, position)
-        header = re.compile(rb"(\d+) (\d+)\r?\n").match(data, position)
+        header = re.compile(rb"(\d{1,19}) (\d{1,19})\r?\n").match(data, position)
         if header is None:
             break
         first, count = int(header.group(1)), int(header.group(2))

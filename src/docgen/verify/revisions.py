@@ -49,10 +49,13 @@ __all__ = [
 ]
 
 _STARTXREF = re.compile(
-    rb"startxref[\x00\t\x0c ]*\r?\n?(\d+)[\x00\t\x0c ]*\r?\n?%%EOF(\r\n|\r|\n)?"
+    rb"startxref[\x00\t\x0c ]*\r?\n?(\d{1,19})[\x00\t\x0c ]*\r?\n?%%EOF(\r\n|\r|\n)?"
 )
 _SIGNED_END = re.compile(_STARTXREF.pattern + rb"\Z")
-_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
+# at most 19 digits (any offset fits in 64 bits): a longer run is no number Python should read
+_BYTE_RANGE = re.compile(
+    rb"/ByteRange\s*\[\s*(\d{1,19})\s+(\d{1,19})\s+(\d{1,19})\s+(\d{1,19})\s*\]"
+)
 _HEX_GAP = re.compile(rb"<[0-9A-Fa-f]*>")
 _CONTENTS_KEY = re.compile(rb"/Contents[\x00\t\n\x0c\r ]*\Z")
 _LINE_ENDS = b"\r\n"
