@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from docgen.batch import BatchRunner, BatchSummary, InputFormat, count_records, read_records
+from docgen.batch.order import NumberingTurn, TurnTimeout
 from docgen.cli import main
 from docgen.config import Settings
 from docgen.register import LetterStatus, Register
@@ -150,6 +152,8 @@ def test_a_batch_with_bad_records_issues_every_good_one_and_reports_every_bad_on
     assert result.exit_code == 1, result.output
     rows = _manifest(tmp_path / "letters" / "manifest-today.jsonl")
     assert len(rows) == total
+    lines_of = [int(row["position"].removeprefix("line ")) for row in rows]
+    assert lines_of == list(range(1, total + 1)), "the manifest lists the input in its order"
     statuses = Counter(row["status"] for row in rows)
     assert statuses == {"issued": 60, "invalid": len(_bad_records())}
     lines = source.read_text("utf-8").splitlines()
@@ -446,3 +450,66 @@ def test_workers_are_replaced_after_their_share_of_letters(tmp_path: Path, pki: 
     # 12 letters, 3 per worker and 2 workers: a fresh pair takes over after the first 6 letters
     assert len(seen) == 4
     assert not _batch_workers(_processes()), "every worker ended"
+
+
+def _seq_by_line(rows: list[dict[str, Any]], register_path: Path) -> dict[str, list[int]]:
+    """Each series' sequence numbers, in the order of the input lines issued in it."""
+    records = {r.request_id: r for r in Register(register_path).records()}
+    series: dict[str, list[int]] = {}
+    for row in rows:
+        if row["status"] == "issued":
+            record = records[row["request_id"]]
+            series.setdefault(record.series, []).append(record.seq)
+    return series
+
+
+def test_a_ticket_takes_its_number_only_after_every_ticket_before_it() -> None:
+    turn = NumberingTurn(multiprocessing.get_context("spawn"), window=2)
+    numbered: list[int] = []
+
+    def take(ticket: int) -> None:
+        turn.wait(ticket, timeout=30)
+        numbered.append(ticket)
+        turn.passed(ticket)
+
+    later = [threading.Thread(target=take, args=(ticket,)) for ticket in (2, 1)]
+    for thread in later:
+        thread.start()
+    time.sleep(0.3)
+    assert numbered == [], "tickets 1 and 2 wait for ticket 0"
+    turn.passed(4)  # ended out of turn (found invalid): it holds nobody up later
+    take(0)
+    for thread in later:
+        thread.join(timeout=30)
+    assert numbered == [0, 1, 2]
+    take(3)
+    turn.wait(5, timeout=0.1)  # 4 was passed already: 5's turn has come
+    with pytest.raises(TurnTimeout, match="did not take their numbers"):
+        turn.wait(6, timeout=0.1)
+
+
+def test_an_ordered_batch_numbers_its_letters_in_the_input_order(
+    tmp_path: Path, pki: DemoPki
+) -> None:
+    """Long letters (40 items) alternate with short ones in one series; a request whose
+    signatory may not sign is refused by a worker, out of turn, and takes no number."""
+    base = _request(EXAMPLES / "ilmate-pertek-baja-approved.json", "")
+    lines = []
+    for index in range(10):
+        data = json.loads(json.dumps(base))
+        data["request_id"] = f"ORD-{index:02d}"
+        data["items"] = data["items"] * (40 if index % 2 == 0 else 1)
+        if index == 5:
+            data["signatory"]["name"] = "Ir. Orang Lain"
+        lines.append(json.dumps(data))
+    source = tmp_path / "ordered.jsonl"
+    source.write_text("\n".join(lines) + "\n", "utf-8")
+    manifest = tmp_path / "manifest.jsonl"
+    runner = BatchRunner(_settings(tmp_path), workers=2, ordered=True)
+    summary = runner.run(read_records(source), manifest=manifest)
+    assert summary.counts == {"issued": 9, "invalid": 1}, summary.counts
+    rows = _manifest(manifest)
+    assert [row["request_id"] for row in rows] == [f"ORD-{i:02d}" for i in range(10)]
+    assert rows[5]["status"] == "invalid" and "Signing official" in rows[5]["error"]
+    series = _seq_by_line(rows, tmp_path / "register.sqlite3")
+    assert list(series.values()) == [list(range(1, 10))], "one series, numbered as read"

@@ -307,8 +307,9 @@ def test_kill_9_of_the_batch_ends_its_workers_and_libreoffice_within_seconds(
 # ------------------------------------------------------------------ a worker dies
 
 
+@pytest.mark.parametrize("ordered", [False, True], ids=["default", "ordered"])
 def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(
-    tmp_path: Path, pki: DemoPki
+    tmp_path: Path, pki: DemoPki, ordered: bool
 ) -> None:
     source = tmp_path / "today.jsonl"
     ids = _write_batch(source, 10, bad=False)
@@ -323,11 +324,17 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(
             os.kill(workers[0], signal.SIGKILL)
             killed.append(workers[0])
 
-    runner = BatchRunner(_settings(tmp_path), workers=2)
+    runner = BatchRunner(_settings(tmp_path), workers=2, ordered=ordered)
     summary = _run_observed(runner, source, manifest, observe)
     assert killed, "a worker was killed during the run"
     rows = _rows(manifest)
-    assert sorted(row["request_id"] for row in rows) == sorted(ids), "the manifest is complete"
+    assert [row["request_id"] for row in rows] == ids, "the manifest is complete, in order"
+    if ordered:  # the dead pool's records were numbered in their turn all the same
+        last: dict[str, int] = {}
+        for row in rows:
+            record = _issued(tmp_path)[row["request_id"]]
+            assert record.seq > last.get(record.series, 0), (row, last)
+            last[record.series] = record.seq
     # a letter its dead worker had finished but not reported is found issued on the retry
     assert set(summary.counts) <= {"issued", "already_issued"}, summary.counts
     _assert_agree(tmp_path, rows)

@@ -228,9 +228,19 @@ class Issuer(Closing):
         return self.settings.esign.verification_base_url + register_id
 
     def issue(
-        self, request: LetterRequest, *, out_dir: Path | None = None, source: str = ""
+        self,
+        request: LetterRequest,
+        *,
+        out_dir: Path | None = None,
+        source: str = "",
+        taking_number: contextlib.AbstractContextManager[object] | None = None,
     ) -> IssuedLetter:
-        """Issue a letter for a request, or return the one already issued for its id."""
+        """Issue a letter for a request, or return the one already issued for its id.
+
+        ``taking_number`` is entered once the request has passed every check, just before its
+        number is taken, and left right after: a batch numbering in input order waits there for
+        the records before this one, and lets the next one go on.
+        """
         today = datetime.now(self._zone).date()
         service = self.catalogue.check_request(request, today=today, source=source)
         backend = self._signers.get(service.directorate_general)
@@ -248,9 +258,10 @@ class Issuer(Closing):
             issued = self.register.by_request(request.request_id)
             if issued is None or issued.status not in (LetterStatus.ISSUED, LetterStatus.REVOKED):
                 raise
-        record = self.register.reserve(
-            request, service.numbering(today), request_hash(request), issued_on=today
-        )
+        with taking_number or contextlib.nullcontext():
+            record = self.register.reserve(
+                request, service.numbering(today), request_hash(request), issued_on=today
+            )
         if record.status is not LetterStatus.RESERVED:
             return self._existing(record)
         path = letter_path(out_dir or self.settings.output, record)

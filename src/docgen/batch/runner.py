@@ -6,7 +6,11 @@ still come from the one register. The workers share one warm LibreOffice for the
 (``share_libreoffice``, the default: one LibreOffice is 200–300 MB) or start one each (faster
 on DOCX-only runs, when memory allows). The main process streams the input, keeps only a
 bounded window of records in flight (memory stays flat), writes the manifest — one JSON line
-per input record — as results arrive, and never renders or signs, so it stays small.
+per input record, in the input's order, each as soon as the records before it are done — and
+never renders or signs, so it stays small.
+
+**Numbers** follow the order in which workers reach the register, or the input's order with
+``ordered`` (``docgen batch --ordered``, see :mod:`docgen.batch.order`).
 
 Every record ends as ``issued``, ``already_issued`` (skipped: issued by an earlier run),
 ``revoked`` (issued earlier, revoked since), ``invalid`` (validation failed) or ``failed``
@@ -60,6 +64,7 @@ from types import FrameType
 from typing import Any
 
 from docgen.batch.inputs import Record
+from docgen.batch.order import NumberingTurn
 from docgen.catalogue import Catalogue
 from docgen.config import Settings
 from docgen.errors import DocgenError, LetterInProgress, RequestInvalid, is_retryable
@@ -81,6 +86,7 @@ __all__ = [
 _WAIT_FOR_OTHER_RUN = 300.0  # seconds a worker waits for another run to finish a request
 _ATTEMPTS = 3  # tries of a record whose worker died: a record that kills its worker stops there
 _PARENT_POLL_SECONDS = 0.2
+_TURN_SECONDS = 120.0  # how long a record waits for the records before it to take their numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,20 +197,27 @@ def _given(secret: str | None) -> PassphrasePrompt | None:
 _worker_setup: tuple[Settings, dict[str, str]] | None = None
 _worker_parent: int | None = None
 _worker_stop: Any = None  # the run's multiprocessing Event: set, no letter is started
+_worker_turn: NumberingTurn | None = None  # numbering in input order (--ordered), or None
 
 
 class _NotStarted(Exception):
     """The run is stopping: the worker did not start this record's letter."""
 
 
-def _start_worker(settings: Settings, passphrases: dict[str, str], parent: int, stop: Any) -> None:
+def _start_worker(
+    settings: Settings,
+    passphrases: dict[str, str],
+    parent: int,
+    stop: Any,
+    turn: NumberingTurn | None,
+) -> None:
     """Set a worker up: its life tied to the main process's, its settings remembered.
 
     The Issuer is built on the first task (see :func:`_issuer`).
     """
-    global _worker_setup, _worker_parent, _worker_stop
+    global _worker_setup, _worker_parent, _worker_stop, _worker_turn
     _worker_setup = (settings, passphrases)
-    _worker_parent, _worker_stop = parent, stop
+    _worker_parent, _worker_stop, _worker_turn = parent, stop, turn
     # a terminal's Ctrl-C reaches the whole process group: the main process alone decides how
     # the run stops (it lets the letters in progress finish), so the workers ignore it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -286,7 +299,36 @@ def _open_keys_in_worker() -> None:
     _issuer()
 
 
-def _issue_in_worker(position: str, request_json: str, out_dir: str | None) -> ManifestRow:
+def _issue_in_worker(
+    position: str, request_json: str, out_dir: str | None, ticket: int
+) -> ManifestRow:
+    turn = _worker_turn
+    try:
+        return _issue_one(position, request_json, out_dir, ticket)
+    finally:
+        if turn is not None:
+            turn.passed(ticket)  # the number is taken (or none will be): the next one's turn
+
+
+@contextlib.contextmanager
+def _in_turn(ticket: int) -> Iterator[None]:
+    """Around taking a number, when numbering in input order (otherwise nothing).
+
+    Waits for the records before this one, then lets the next one go on while this one's letter
+    is made.
+    """
+    turn = _worker_turn
+    if turn is None:
+        yield
+        return
+    turn.wait(ticket, _TURN_SECONDS)
+    try:
+        yield
+    finally:
+        turn.passed(ticket)
+
+
+def _issue_one(position: str, request_json: str, out_dir: str | None, ticket: int) -> ManifestRow:
     from docgen.pipeline import Issuer
 
     _may_start()
@@ -298,7 +340,10 @@ def _issue_in_worker(position: str, request_json: str, out_dir: str | None) -> M
     while True:
         try:
             letter = issuer.issue(
-                request, out_dir=Path(out_dir) if out_dir else None, source=position
+                request,
+                out_dir=Path(out_dir) if out_dir else None,
+                source=position,
+                taking_number=_in_turn(ticket),
             )
         except LetterInProgress:
             # another run holds this request: wait for it to finish, then report its letter
@@ -433,6 +478,8 @@ class _Task:
 
     record: Record
     request_json: str
+    ordinal: int  # the record's place in the input, from 0: its manifest row's place
+    ticket: int  # its place among the records handed to the workers: its turn for a number
     attempts: int = 0
 
 
@@ -460,15 +507,19 @@ class _Run:
         self.out = str(runner.out_dir) if runner.out_dir else None
         context = multiprocessing.get_context("spawn")  # no inherited locks or connections
         self.stop = context.Event()
+        self.turn = NumberingTurn(context, runner.window) if runner.ordered else None
         self._pool_args: dict[str, Any] = {
             "mp_context": context,
             "initializer": _start_worker,
-            "initargs": (settings, secrets, os.getpid(), self.stop),
+            "initargs": (settings, secrets, os.getpid(), self.stop, self.turn),
         }
         self.pool = ProcessPoolExecutor(runner.workers, **self._pool_args)
         self.generation = 0  # which pool: a record that comes back broken says from which
         self.submitted = 0
         self.in_flight: dict[Future[ManifestRow], tuple[_Task, int]] = {}
+        self.retry: list[_Task] = []  # back from a pool whose worker died, to hand on in order
+        self.held: dict[int, ManifestRow | None] = {}  # rows waiting for an earlier one
+        self.written = 0  # the rows in the manifest: the ordinal of the next one
         self.stopping = False
         self.at_once = False  # stopped by a second signal, letters in progress abandoned
         self.unrecorded: list[ManifestRow] = []
@@ -498,13 +549,12 @@ class _Run:
     def submit(self, task: _Task) -> None:
         """Hand a record to the workers."""
         task.attempts += 1
+        arguments = (task.record.position, task.request_json, self.out, task.ticket)
         try:
-            future = self.pool.submit(_issue_in_worker, task.record.position, task.request_json,
-                                      self.out)  # fmt: skip
+            future = self.pool.submit(_issue_in_worker, *arguments)
         except BrokenProcessPool:  # a worker died since the last result
             self.new_pool()
-            future = self.pool.submit(_issue_in_worker, task.record.position, task.request_json,
-                                      self.out)  # fmt: skip
+            future = self.pool.submit(_issue_in_worker, *arguments)
         self.submitted += 1
         self.in_flight[future] = (task, self.generation)
 
@@ -517,12 +567,13 @@ class _Run:
 
     # -------------------------------------------------------------- results
 
-    def record(self, row: ManifestRow) -> None:
-        """Write a result to the manifest and count it."""
+    def record(self, row: ManifestRow, ordinal: int) -> None:
+        """Count a result and write it to the manifest, in input order."""
         if self.manifest.broken:
             self.unrecorded.append(row)
             return
-        self.manifest.write(row)
+        self.held[ordinal] = row
+        self.write_in_order()
         self.summary.counts[row.status] += 1
         self.summary.seconds = time.monotonic() - self.started
         # while stopping, a failing report (stderr gone) must not keep results from the manifest
@@ -531,6 +582,30 @@ class _Run:
                 self.on_problem(row)
             if self.progress:
                 self.progress(self.summary)
+
+    def skip(self, ordinal: int) -> None:
+        """A record ends with no row (not started, or stopped): the rows after it go on."""
+        self.held[ordinal] = None
+        self.write_in_order()
+
+    def write_in_order(self, *, everything: bool = False) -> None:
+        """Write the rows held whose predecessors are all written.
+
+        A row waits at most for the letters in flight before it. With ``everything`` (the run
+        ends), every row held is written, in order, whatever is missing before it.
+        """
+        while self.held and (everything or self.written in self.held):
+            ordinal = self.written if self.written in self.held else min(self.held)
+            row = self.held.pop(ordinal)
+            self.written = ordinal + 1
+            if row is None:
+                continue
+            try:
+                self.manifest.write(row)
+            except ManifestError:
+                self.unrecorded.extend(r for _, r in sorted(self.held.items()) if r is not None)
+                self.held.clear()
+                raise
 
     def collect(self, *, block: bool, seen: int = 0) -> None:
         """Record the results that are in; with ``block``, wait for one first."""
@@ -543,6 +618,12 @@ class _Run:
             done = {future for future in self.in_flight if future.done()}
         for future in done:
             self.finish(future)
+        # a dead pool's records, once all are back, go to the new one lowest first: a record
+        # numbered in input order must never wait for one queued behind it
+        if self.retry and all(g == self.generation for _, g in self.in_flight.values()):
+            for task in sorted(self.retry, key=lambda task: task.ticket):
+                self.submit(task)
+            self.retry.clear()
 
     def finish(self, future: Future[ManifestRow]) -> None:
         """Record one result, or hand its record to a fresh pool if its worker died."""
@@ -552,6 +633,8 @@ class _Run:
             row = future.result()
         except (CancelledError, _NotStarted):
             self.summary.unfinished += 1
+            self.ended(task)
+            self.skip(task.ordinal)
             return
         except BrokenProcessPool:
             if generation == self.generation and not self.stopping:
@@ -559,9 +642,11 @@ class _Run:
             if self.stopping:
                 # its letter may or may not have been issued: the next run will tell
                 self.summary.unfinished += 1
+                self.ended(task)
+                self.skip(task.ordinal)
                 return
             if task.attempts < _ATTEMPTS:
-                self.submit(task)
+                self.retry.append(task)
                 return
             row = ManifestRow(
                 record.position,
@@ -572,7 +657,16 @@ class _Run:
             )
         except BaseException as error:
             row = _failure(record, error)
-        self.record(row)
+        self.ended(task)
+        self.record(row, task.ordinal)
+
+    def ended(self, task: _Task) -> None:
+        """No worker works on ``task`` any more: its turn for a number is over.
+
+        (When numbering in input order, whether or not its worker passed it on before it died.)
+        """
+        if self.turn is not None:
+            self.turn.passed(task.ticket)
 
     def drain(self) -> None:
         """Stop: start no more letters, finish and record those in progress.
@@ -584,6 +678,8 @@ class _Run:
         self.stop.set()
         for future in self.in_flight:
             future.cancel()  # those no worker has taken yet
+        self.summary.unfinished += len(self.retry)
+        self.retry.clear()
         seen = len(self.signals.received)
         try:
             while self.in_flight:
@@ -596,6 +692,11 @@ class _Run:
             self.at_once = True
             self.summary.unfinished += len(self.in_flight)
             self.in_flight.clear()
+        # the rows still held wait for records that will have none: write them as they are
+        try:
+            self.write_in_order(everything=True)
+        except ManifestError as error:
+            self.unrecorded.extend(error.unrecorded)
 
     def close(self) -> None:
         """Shut the pool down: its workers end, and their LibreOffice with them."""
@@ -615,6 +716,7 @@ class BatchRunner:
         window: int | None = None,
         share_libreoffice: bool = True,
         recycle_workers_after: int = 1000,
+        ordered: bool = False,
     ):
         """Prepare a run with ``workers`` processes (default: every core).
 
@@ -624,6 +726,9 @@ class BatchRunner:
         After about ``recycle_workers_after`` letters each (0: never), the workers are replaced
         by fresh ones: the libraries they use keep a little memory per letter (about 7 MB a
         thousand letters), so a long run would otherwise keep growing.
+        With ``ordered``, letters are numbered in the input's order (see
+        :mod:`docgen.batch.order`); otherwise in the order their workers reach the register.
+        The manifest lists the records in the input's order either way.
         """
         self.settings = settings
         self.workers = max(1, workers or os.cpu_count() or 1)
@@ -631,6 +736,7 @@ class BatchRunner:
         self.window = window or self.workers * 4
         self.share_libreoffice = share_libreoffice
         self.recycle_workers_after = recycle_workers_after
+        self.ordered = ordered
 
     def _worker_settings(self, stack: contextlib.ExitStack) -> Settings:
         """The settings the workers run with: which LibreOffice folder, if any, they share."""
@@ -729,13 +835,15 @@ class BatchRunner:
         # by hand: the pool's own max_tasks_per_child can deadlock on Python 3.11 (gh-115634)
         per_pool = self.recycle_workers_after * self.workers
         pending = iter(self._checked(records))
+        ordinal, ticket = -1, -1
         while True:
             with run.signals.waiting():
                 record = next(pending, None)
             if record is None:
                 break
+            ordinal += 1
             if record.request is None:
-                run.record(_invalid(record))
+                run.record(_invalid(record), ordinal)
                 continue
             while len(run.in_flight) >= self.window:
                 run.collect(block=True)
@@ -743,7 +851,8 @@ class BatchRunner:
                 while run.in_flight:
                     run.collect(block=True)
                 run.new_pool()
-            run.submit(_Task(record, record.request.model_dump_json()))
+            ticket += 1
+            run.submit(_Task(record, record.request.model_dump_json(), ordinal, ticket))
             run.collect(block=False)
         while run.in_flight:
             run.collect(block=True)

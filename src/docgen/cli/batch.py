@@ -97,6 +97,12 @@ def _asked_passphrases(settings: Settings) -> dict[str, str]:
     help="One LibreOffice per worker, not one shared: DOCX-heavy runs go faster, with "
     "200-300 MB more memory per worker.",
 )
+@click.option(
+    "--ordered",
+    is_flag=True,
+    help="Number the letters in the input's order (by default, in the order they are "
+    "finished); costs some throughput.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @level_option
 @pass_options
@@ -109,6 +115,7 @@ def batch(
     manifest: Path | None,
     dry_run: bool,
     libreoffice_per_worker: bool,
+    ordered: bool,
     quiet: bool,
     level: str | None,
 ) -> None:  # fmt: skip
@@ -136,7 +143,11 @@ def batch(
         name = path.stem if path is not None else "stdin"
         target = manifest or root / f"manifest-{name}.jsonl"
         runner = BatchRunner(
-            settings, workers=workers, out_dir=out_dir, share_libreoffice=not libreoffice_per_worker
+            settings,
+            workers=workers,
+            out_dir=out_dir,
+            share_libreoffice=not libreoffice_per_worker,
+            ordered=ordered,
         )
         summary = _run(runner, records, target, reporter, _asked_passphrases(settings), quiet)
     except KeyboardInterrupt:  # Ctrl-C outside a run (a dry run, a passphrase prompt)
