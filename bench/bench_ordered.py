@@ -102,10 +102,10 @@ def main() -> None:
             print(f"  {way}  {rate:5.2f} letters/s  numbered in input order: {in_order}  {counts}")
             if ordered and not in_order:
                 raise SystemExit("bench_ordered: an ordered run numbered out of input order")
-    default, ordered = statistics.median(rates[False]), statistics.median(rates[True])
+    usual, in_order = statistics.median(rates[False]), statistics.median(rates[True])
     print(
-        f"median: default {default:.2f} letters/s, --ordered {ordered:.2f} letters/s; "
-        f"--ordered runs at {ordered / default:.2f}x the default's rate"
+        f"median: default {usual:.2f} letters/s, --ordered {in_order:.2f} letters/s; "
+        f"--ordered runs at {in_order / usual:.2f}x the default's rate"
     )
 
 
