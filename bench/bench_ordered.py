@@ -102,10 +102,10 @@ def main() -> None:
             print(f"  {way}  {rate:5.2f} letters/s  numbered in input order: {in_order}  {counts}")
             if ordered and not in_order:
                 raise SystemExit("bench_ordered: an ordered run numbered out of input order")
-    usual, in_order = statistics.median(rates[False]), statistics.median(rates[True])
+    usual, kept = statistics.median(rates[False]), statistics.median(rates[True])
     print(
-        f"median: default {usual:.2f} letters/s, --ordered {in_order:.2f} letters/s; "
-        f"--ordered runs at {in_order / usual:.2f}x the default's rate"
+        f"median: default {usual:.2f} letters/s, --ordered {kept:.2f} letters/s; "
+        f"--ordered runs at {kept / usual:.2f}x the default's rate"
     )
 
 
