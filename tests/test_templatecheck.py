@@ -5,14 +5,24 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
 import pytest
 
 from docgen.catalogue import Catalogue
+from docgen.config import Settings
 from docgen.render.environment import template_environment
-from docgen.templatecheck import TemplateProblem, check_catalogue, check_source
+from docgen.templatecheck import (
+    TemplateProblem,
+    check_catalogue,
+    check_letters,
+    check_source,
+    unconfirmed,
+)
+from tests.helpers import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
@@ -163,3 +173,90 @@ def test_shipped_docx_templates_are_what_their_builder_makes(tmp_path: Path) -> 
     for name in shipped:
         built = (tmp_path / name).read_bytes()
         assert built == (ROOT / "templates" / "docx" / name).read_bytes(), name
+
+
+# ------------------------------------------------------------------ what a clerk gets wrong
+
+
+def _letters_problems(root: Path, environment: jinja2.Environment) -> list[str]:
+    catalogue = Catalogue.load(root / "catalogue.toml")
+    return [str(p) for p in check_letters(catalogue, Settings.load(), EXAMPLES, environment)]
+
+
+def _edit_docx(path: Path, change: Callable[[str], str]) -> None:
+    """Rewrite a DOCX file's document.xml through ``change``, as Word would save an edit."""
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    xml = parts["word/document.xml"].decode()
+    changed = change(xml)
+    assert changed != xml
+    parts["word/document.xml"] = changed.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+
+
+def test_the_shipped_services_pass_and_the_unconfirmed_regulations_are_listed(
+    environment: jinja2.Environment,
+) -> None:
+    assert _letters_problems(TEMPLATES, environment) == []
+    catalogue = Catalogue.load(TEMPLATES / "catalogue.toml")
+    assert [s.code for s in unconfirmed(catalogue)] == ["AGRO-REKOM-GARAM", "AGRO-REKOM-GULA"]
+
+
+def test_a_docx_template_without_its_signature_bookmark_is_reported(
+    templates_copy: Path, environment: jinja2.Environment
+) -> None:
+    _edit_docx(
+        templates_copy / "docx" / "ikft-pertek-ban.docx",
+        lambda xml: xml.replace('w:name="docgenSignatureBox"', 'w:name="Bookmark1"'),
+    )
+    assert _letters_problems(templates_copy, environment) == [
+        "docx/ikft-pertek-ban.docx:0: does not mark the signature space (docgenSignatureBox): "
+        "the visible signature would go to the bottom right of the last page"
+    ]
+
+
+def test_an_html_template_that_drops_the_qr_space_is_reported(
+    templates_copy: Path, environment: jinja2.Environment
+) -> None:
+    template = templates_copy / "html" / "ikft-pertek-kimia.html.j2"
+    template.write_text(
+        template.read_text("utf-8") + "\n{% block esign_notice %}{% endblock %}\n", "utf-8"
+    )
+    problems = _letters_problems(templates_copy, environment)
+    assert problems == [
+        "html/ikft-pertek-kimia.html.j2:0: does not mark the QR code space (docgenQrBox): the QR "
+        "code would go to the bottom left of the last page"
+    ]
+
+
+def test_a_tag_that_lost_a_brace_in_word_is_reported(
+    templates_copy: Path, environment: jinja2.Environment
+) -> None:
+    # the clerk deleted one brace: Jinja2 sees plain text, and the letter would print the tag
+    _edit_docx(
+        templates_copy / "docx" / "ilmate-pertek-btb.docx",
+        lambda xml: xml.replace("{{ request.applicant.name }}", "{ request.applicant.name }}", 1),
+    )
+    (problem,) = _letters_problems(templates_copy, environment)
+    assert problem.startswith(
+        "docx/ilmate-pertek-btb.docx:0: merged with ilmate-pertek-btb-approved"
+    )
+    assert "{ request.applicant.name }}" in problem and "retype it whole" in problem
+
+
+def test_a_service_without_sample_requests_is_reported(
+    templates_copy: Path, environment: jinja2.Environment
+) -> None:
+    catalogue = templates_copy / "catalogue.toml"
+    text = catalogue.read_text("utf-8")
+    entry = text[text.index('[[service]]\ncode = "IKFT-PERTEK-BAN"') :]
+    entry = entry[: entry.index("\n\n") + 1] if "\n\n" in entry else entry
+    catalogue.write_text(text + "\n" + entry.replace("IKFT-PERTEK-BAN", "IKFT-PERTEK-BAN-DUA"))
+    assert _letters_problems(templates_copy, environment) == [
+        "docx/ikft-pertek-ban.docx:0: IKFT-PERTEK-BAN-DUA has no sample request "
+        "ikft-pertek-ban-dua-approved.json",
+        "docx/penolakan.docx:0: IKFT-PERTEK-BAN-DUA has no sample request "
+        "ikft-pertek-ban-dua-rejected.json",
+    ]

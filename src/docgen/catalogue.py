@@ -125,6 +125,9 @@ class Service(BaseModel):
     """Code of the issuing Directorate General (``AGRO``, ``IKFT``, ``ILMATE``)."""
     regulation: str
     """The regulation the letter is issued under, cited in the body."""
+    regulation_confirmed: bool = False
+    """Whether the unit has confirmed ``regulation`` (number, year and title) against the
+    published text; ``docgen templates check`` lists every service where it has not."""
     subject: str
     """Default *Hal* of an approval."""
     subject_rejected: str | None = None

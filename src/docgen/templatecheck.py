@@ -6,6 +6,12 @@ and resolves whole attribute paths (``request.applicant.nib``, ``item.tariff_cod
 :data:`docgen.context.CONTEXT_TYPES`, and checks every filter exists. DOCX templates are read the
 way docxtpl reads them (body, headers and footers, with its ``{%tr %}``-style tags rewritten).
 
+:func:`check_letters` looks for what a clerk gets wrong in Word, or leaves out of a new service:
+a template without the signature or QR space, a DOCX template that, merged with the service's
+sample request, still shows a tag (a brace lost or doubled while editing, a tag docxtpl could
+not piece together from its runs), a service without sample requests. :func:`unconfirmed` lists
+the services whose regulation the unit has not confirmed.
+
 Example::
 
     problems = check_catalogue(catalogue, environment)
@@ -15,6 +21,8 @@ Example::
 
 from __future__ import annotations
 
+import io
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -30,10 +38,20 @@ from docxtpl import DocxTemplate
 from jinja2 import nodes
 from pydantic import BaseModel
 
-from docgen.catalogue import Catalogue, TemplateFormat
-from docgen.context import CONTEXT_TYPES
+from docgen.catalogue import Catalogue, Service, TemplateFormat
+from docgen.config import Settings
+from docgen.context import CONTEXT_TYPES, build_context
+from docgen.models import LetterRequest, Outcome
+from docgen.render.environment import template_environment
 
-__all__ = ["TemplateProblem", "check_catalogue", "check_source"]
+__all__ = [
+    "TemplateProblem",
+    "check_catalogue",
+    "check_letters",
+    "check_source",
+    "sample_path",
+    "unconfirmed",
+]
 
 _ANY = object()  # a value whose attributes cannot be checked (loop helpers, macro arguments)
 
@@ -241,12 +259,122 @@ def check_catalogue(catalogue: Catalogue, environment: jinja2.Environment) -> li
         source = docx_source(path) if kind is TemplateFormat.DOCX else path.read_text("utf-8")
         problems += check_source(source, template, environment)
         if kind is TemplateFormat.HTML:
-            try:
-                tree = environment.parse(source)
-            except jinja2.TemplateSyntaxError:
+            pending += [(name, kind) for name in _referenced(source, environment)]
+    return problems
+
+
+_SPACES = {
+    "docgenSignatureBox": "the signature space (docgenSignatureBox): the visible signature would "
+    "go to the bottom right of the last page",
+    "docgenQrBox": "the QR code space (docgenQrBox): the QR code would go to the bottom left of "
+    "the last page",
+}
+# what is left of a tag in a merged letter's text: docxtpl merged every tag it could read
+_LEFTOVER = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def sample_path(samples: Path, service: Service, outcome: Outcome) -> Path:
+    """Where a service's sample request for ``outcome`` is: ``<code>-<outcome>.json``."""
+    return samples / f"{service.code.lower()}-{outcome.value}.json"
+
+
+def unconfirmed(catalogue: Catalogue) -> list[Service]:
+    """The services whose regulation the unit has not confirmed (``regulation_confirmed``)."""
+    return [service for service in catalogue if not service.regulation_confirmed]
+
+
+def _referenced(text: str, environment: jinja2.Environment) -> list[str]:
+    """The templates an HTML template extends, includes or imports by name."""
+    try:
+        tree = environment.parse(text)
+    except jinja2.TemplateSyntaxError:
+        return []  # reported by check_source
+    found = []
+    for reference in tree.find_all((nodes.Extends, nodes.Include, nodes.Import)):
+        target = getattr(reference, "template", None)
+        if isinstance(target, nodes.Const):
+            found.append(str(target.value))
+    return found
+
+
+def _document_texts(docx: bytes) -> list[str]:
+    """The text of every paragraph of a DOCX document: body, headers and footers."""
+    document = Document(io.BytesIO(docx))
+    parts = [document.element.body]
+    for relation in document.part.rels.values():
+        if relation.reltype in (RELATIONSHIP_TYPE.HEADER, RELATIONSHIP_TYPE.FOOTER):
+            parts.append(parse_xml(relation.target_part.blob))
+    return [
+        "".join(t.text or "" for t in paragraph.iter(f"{_W}t"))
+        for part in parts
+        for paragraph in part.iter(f"{_W}p")
+    ]
+
+
+def _merged(
+    catalogue: Catalogue,
+    service: Service,
+    outcome: Outcome,
+    request: LetterRequest,
+    settings: Settings,
+    environment: jinja2.Environment,
+) -> tuple[list[str], list[str]]:
+    """The template merged with ``request``, and what is wrong with it.
+
+    Returns the reserved spaces it does not mark exactly once, and (DOCX) the paragraphs that
+    still show something like a tag.
+    """
+    template = service.template_for(outcome)
+    context = build_context(request, service, settings, letter_date=request.decision.date)
+    if service.format is TemplateFormat.HTML:
+        html = template_environment(catalogue.root, autoescape=True)
+        text = html.get_template(template).render(context)
+        missing = [n for n in _SPACES if len(re.findall(rf"id=[\"']{n}[\"']", text)) != 1]
+        return missing, []
+    document = DocxTemplate(str(catalogue.root / template))
+    document.render(context, jinja_env=environment, autoescape=True)
+    out = io.BytesIO()
+    document.save(out)
+    body = Document(io.BytesIO(out.getvalue())).element.body
+    names = [b.get(f"{_W}name") for b in body.iter(f"{_W}bookmarkStart")]
+    missing = [name for name in _SPACES if names.count(name) != 1]
+    return missing, [t for t in _document_texts(out.getvalue()) if _LEFTOVER.search(t)]
+
+
+def check_letters(
+    catalogue: Catalogue, settings: Settings, samples: Path, environment: jinja2.Environment
+) -> list[TemplateProblem]:
+    """What a clerk gets wrong in a service's templates, or leaves out of a new service.
+
+    Every service needs a sample request for each outcome in ``samples`` (:func:`sample_path`).
+    Its template, merged with it, must mark the signature and QR code spaces once each, and a
+    DOCX letter must show no tag. A template that cannot be merged at all is left to
+    :func:`check_catalogue`, which says why.
+    """
+    problems: list[TemplateProblem] = []
+    for service in catalogue:
+        for outcome in Outcome:
+            template = service.template_for(outcome)
+            sample = sample_path(samples, service, outcome)
+            if not sample.is_file():
+                message = f"{service.code} has no sample request {sample.name}"
+                problems.append(TemplateProblem(template, 0, message))
                 continue
-            for reference in tree.find_all((nodes.Extends, nodes.Include, nodes.Import)):
-                target = getattr(reference, "template", None)
-                if isinstance(target, nodes.Const):
-                    pending.append((str(target.value), kind))
+            request = LetterRequest.from_json(sample.read_bytes(), source=str(sample))
+            try:
+                missing, left = _merged(catalogue, service, outcome, request, settings, environment)
+            except jinja2.TemplateError:
+                continue  # check_catalogue reports the template's own fault
+            found = [f"does not mark {_SPACES[name]}" for name in missing]
+            for text in left:
+                shown = text if len(text) <= 80 else text[:77] + "..."
+                found.append(
+                    f"merged with {sample.name}, a paragraph still shows a tag: {shown!r} "
+                    "(a brace lost or doubled, or a tag Word broke apart: retype it whole)"
+                )
+            for message in found:
+                problem = TemplateProblem(template, 0, message)
+                if problem not in problems:  # a shared template, once
+                    problems.append(problem)
     return problems

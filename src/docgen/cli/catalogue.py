@@ -1,10 +1,12 @@
 """``docgen services`` and ``docgen templates check``: the catalogue and its templates.
 
 ``services`` lists what the catalogue offers; ``templates check`` proves that its templates only
-use variables that exist.
+use variables that exist, and finds what a clerk gets wrong in them.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -39,16 +41,39 @@ def templates() -> None:
 
 
 @templates.command("check")
+@click.option(
+    "--samples",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the services' sample requests (CODE-approved.json, CODE-rejected.json) "
+    "[default: the examples folder beside the templates folder, if there is one].",
+)
 @pass_options
-def check(options: _Options) -> None:
-    """Prove every variable and filter each template uses exists; exit 1 otherwise."""
-    catalogue = _catalogue(options)
-    from docgen.templatecheck import check_catalogue  # reads DOCX templates: docxtpl
+def check(options: _Options, samples: Path | None) -> None:
+    """Check every template and service; exit 1 on any problem.
 
-    problems = check_catalogue(catalogue, template_environment(None, autoescape=True))
+    Every variable and filter a template uses must exist; every template must mark the
+    signature and QR code spaces; every service needs a sample request for each outcome, and a
+    DOCX template merged with it must show no tag. Services whose regulation is not confirmed
+    are listed (that alone is no failure).
+    """
+    catalogue = _catalogue(options)
+    # reads DOCX templates: docxtpl
+    from docgen.templatecheck import check_catalogue, check_letters, unconfirmed
+
+    environment = template_environment(None, autoescape=True)
+    problems = check_catalogue(catalogue, environment)
+    folder = samples or catalogue.root.parent / "examples"
+    if samples is not None or folder.is_dir():
+        problems += check_letters(catalogue, options.settings, folder, environment)
+    else:
+        click.echo(
+            f"no sample requests ({folder} is no folder): merged letters not checked", err=True
+        )
     for problem in problems:
         click.echo(str(problem), err=True)
+    for service in unconfirmed(catalogue):
+        click.echo(f"regulation not confirmed: {service.code}: {service.regulation}", err=True)
     count = len({s.template_approved for s in catalogue} | {s.template_rejected for s in catalogue})
     if problems:
         raise click.exceptions.Exit(1)
-    click.echo(f"{count} templates of {len(catalogue)} services: every variable exists")
+    click.echo(f"{count} templates of {len(catalogue)} services: no problem found")
