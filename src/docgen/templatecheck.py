@@ -274,9 +274,9 @@ _LEFTOVER = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
-def sample_path(samples: Path, service: Service, outcome: Outcome) -> Path:
-    """Where a service's sample request for ``outcome`` is: ``<code>-<outcome>.json``."""
-    return samples / f"{service.code.lower()}-{outcome.value}.json"
+def sample_path(samples: Path, code: str, outcome: Outcome) -> Path:
+    """Where service ``code``'s sample request for ``outcome`` is: ``<code>-<outcome>.json``."""
+    return samples / f"{code.lower()}-{outcome.value}.json"
 
 
 def unconfirmed(catalogue: Catalogue) -> list[Service]:
@@ -356,7 +356,7 @@ def check_letters(
     for service in catalogue:
         for outcome in Outcome:
             template = service.template_for(outcome)
-            sample = sample_path(samples, service, outcome)
+            sample = sample_path(samples, service.code, outcome)
             if not sample.is_file():
                 message = f"{service.code} has no sample request {sample.name}"
                 problems.append(TemplateProblem(template, 0, message))

@@ -1,7 +1,8 @@
 """``docgen services`` and ``docgen templates check``: the catalogue and its templates.
 
-``services`` lists what the catalogue offers; ``templates check`` proves that its templates only
-use variables that exist, and finds what a clerk gets wrong in them.
+``services`` lists what the catalogue offers and ``services new`` adds a service modelled on
+another; ``templates check`` proves that its templates only use variables that exist, and finds
+what a clerk gets wrong in them.
 """
 
 from __future__ import annotations
@@ -21,9 +22,17 @@ def _catalogue(options: _Options) -> Catalogue:
     return Catalogue.load(options.settings.templates / "catalogue.toml")
 
 
-@click.command()
+@click.group(invoke_without_command=True)
+@click.pass_context
+def services(context: click.Context) -> None:
+    """List the letter services in the catalogue; ``services new`` adds one."""
+    if context.invoked_subcommand is None:
+        context.invoke(listing)
+
+
+@services.command("list")
 @pass_options
-def services(options: _Options) -> None:
+def listing(options: _Options) -> None:
     """List the letter services in the catalogue."""
     catalogue = _catalogue(options)
     rows = [
@@ -35,18 +44,49 @@ def services(options: _Options) -> None:
         click.echo("  ".join([*cells, row[4]]))
 
 
+def _samples(options: _Options, samples: Path | None) -> Path:
+    """The sample requests' folder: given, or the examples folder beside the templates."""
+    return samples or options.settings.templates.parent / "examples"
+
+
+_SAMPLES_OPTION = click.option(
+    "--samples",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the services' sample requests (CODE-approved.json, CODE-rejected.json) "
+    "[default: the examples folder beside the templates folder].",
+)
+
+
+@services.command("new")
+@click.argument("code")
+@click.option("--like", "like", required=True, help="The existing service to start from.")
+@_SAMPLES_OPTION
+@pass_options
+def new(options: _Options, code: str, like: str, samples: Path | None) -> None:
+    """Add service CODE, copied from service LIKE: entry, approval template, sample requests.
+
+    Then edit its title, regulation, subject and numbering in catalogue.toml, its template and
+    its samples, and run ``docgen templates check``.
+    """
+    from docgen.scaffold import new_service
+
+    path = options.settings.templates / "catalogue.toml"
+    for made in new_service(path, code, like=like, samples=_samples(options, samples)):
+        click.echo(f"wrote {made}")
+    click.echo(
+        f"Now edit {code} in {path} (title, regulation, subject, number_pattern), its template "
+        "and its sample requests, then run: docgen templates check",
+        err=True,
+    )
+
+
 @click.group()
 def templates() -> None:
     """Work with the letter templates."""
 
 
 @templates.command("check")
-@click.option(
-    "--samples",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of the services' sample requests (CODE-approved.json, CODE-rejected.json) "
-    "[default: the examples folder beside the templates folder, if there is one].",
-)
+@_SAMPLES_OPTION
 @pass_options
 def check(options: _Options, samples: Path | None) -> None:
     """Check every template and service; exit 1 on any problem.
@@ -62,7 +102,7 @@ def check(options: _Options, samples: Path | None) -> None:
 
     environment = template_environment(None, autoescape=True)
     problems = check_catalogue(catalogue, environment)
-    folder = samples or catalogue.root.parent / "examples"
+    folder = _samples(options, samples)
     if samples is not None or folder.is_dir():
         problems += check_letters(catalogue, options.settings, folder, environment)
     else:
