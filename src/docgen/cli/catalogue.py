@@ -117,3 +117,41 @@ def check(options: _Options, samples: Path | None) -> None:
     if problems:
         raise click.exceptions.Exit(1)
     click.echo(f"{count} templates of {len(catalogue)} services: no problem found")
+
+
+@templates.command("preview")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("preview.pdf"),
+    show_default=True,
+    help="The PDF of every letter.",
+)
+@click.option(
+    "--sheet",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The contact sheet (PNG) [default: OUTPUT with .png].",
+)
+@_SAMPLES_OPTION
+@pass_options
+def preview_letters(
+    options: _Options, output: Path, sheet: Path | None, samples: Path | None
+) -> None:
+    """Every letter of the catalogue in one PDF and a contact sheet of its pages.
+
+    Each service in both outcomes, with its sample request and with a stress request (the
+    longest names, 40 items, 10-character quantities), as drafts.
+    """
+    from docgen.preview import preview
+    from docgen.render import Renderer
+
+    target = sheet or output.with_suffix(".png")
+    with Renderer(options.settings) as renderer:
+        letters = preview(renderer, _samples(options, samples), output, target)
+    for letter in letters:
+        click.echo(
+            f"{letter.service:<28} {letter.outcome.value:<9} {letter.kind:<7} {letter.pages}"
+        )
+    pages = sum(letter.pages for letter in letters)
+    click.echo(f"wrote {output} ({len(letters)} letters, {pages} pages) and {target}", err=True)

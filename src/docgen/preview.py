@@ -1,0 +1,176 @@
+"""Every letter of the catalogue at a glance (``docgen templates preview``).
+
+Each service is rendered as a draft in both outcomes, twice: with its sample request, and with a
+stress request made from it, whose every name and address is as long as the request model
+allows, with 40 goods items (where the service has goods) of 10-character quantities. All the
+drafts go, in catalogue order, into one PDF with a bookmark per letter; a contact sheet (PNG)
+shows every page small, a row per letter, so that a reviewer spots an overflowing table or a
+stray page without opening each one.
+
+Example::
+
+    with Renderer(settings) as renderer:
+        letters = preview(renderer, Path("examples"), Path("preview.pdf"), Path("preview.png"))
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pikepdf
+from PIL import Image, ImageDraw
+
+from docgen.errors import DocgenError
+from docgen.models import LetterRequest, Outcome
+from docgen.render import Renderer
+from docgen.templatecheck import sample_path
+
+__all__ = ["PreviewLetter", "preview", "stress_request"]
+
+_STRESS_ITEMS = 40
+_STRESS_QUANTITY = Decimal(99_999_999)  # printed 99.999.999: 10 characters
+_THUMB_DPI = 24  # an A4 page 198 x 281 pixels
+_PAGES_PER_ROW = 8
+_LABEL_WIDTH = 260
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewLetter:
+    """One letter of the preview."""
+
+    service: str
+    outcome: Outcome
+    kind: str
+    """``sample`` or ``stress``."""
+    pages: int
+
+
+def _long(text: str, length: int) -> str:
+    """``text`` repeated, word by word, to exactly ``length`` characters."""
+    words = (text.split() or ["X"]) * (length // max(1, len(text)) + 2)
+    return " ".join(words)[:length].rstrip() or text
+
+
+def stress_request(request: LetterRequest) -> LetterRequest:
+    """``request`` with every name and address at its longest and 40 goods items."""
+    data = request.model_dump(mode="json")
+    limits = {  # (path, the longest the model accepts)
+        ("applicant", "name"): 200,
+        ("applicant", "address"): 400,
+        ("application", "subject"): 300,
+        ("addressee", "title"): 200,
+        ("addressee", "organisation"): 200,
+        ("signatory", "title"): 200,
+    }
+    for (part, name), length in limits.items():
+        data[part][name] = _long(str(data[part].get(name) or name), length)
+    items = data.get("items") or []
+    if items:
+        first = dict(items[0], quantity=str(_STRESS_QUANTITY))
+        first["description"] = _long(first["description"], 200)
+        data["items"] = [first] * _STRESS_ITEMS
+    return LetterRequest.from_json(json.dumps(data).encode(), source="stress request")
+
+
+def _letters(renderer: Renderer, samples: Path) -> list[tuple[PreviewLetter, bytes]]:
+    found = []
+    for service in renderer.catalogue:
+        for outcome in Outcome:
+            path = sample_path(samples, service.code, outcome)
+            if not path.is_file():
+                raise DocgenError(f"{service.code} has no sample request {path}")
+            sample = LetterRequest.from_json(path.read_bytes(), source=str(path))
+            for kind, request in (("sample", sample), ("stress", stress_request(sample))):
+                pdf = renderer.render_draft(request, source=f"{path.name} ({kind})").pdf
+                with pikepdf.open(io.BytesIO(pdf)) as document:
+                    pages = len(document.pages)
+                found.append((PreviewLetter(service.code, outcome, kind, pages), pdf))
+    return found
+
+
+def _combined(letters: list[tuple[PreviewLetter, bytes]]) -> bytes:
+    """One PDF of every letter, in order, with an outline entry for each."""
+    with pikepdf.new() as combined:
+        with combined.open_outline() as outline:
+            for letter, pdf in letters:
+                first = len(combined.pages)
+                with pikepdf.open(io.BytesIO(pdf)) as document:
+                    combined.pages.extend(document.pages)
+                title = f"{letter.service} {letter.outcome.value} ({letter.kind})"
+                outline.root.append(pikepdf.OutlineItem(title, first))
+        out = io.BytesIO()
+        combined.save(out)
+    return out.getvalue()
+
+
+def _sheet(pdf: Path, letters: list[PreviewLetter], sheet: Path) -> None:
+    """A PNG: a row per letter, its label then its pages, small."""
+    with tempfile.TemporaryDirectory(prefix="docgen-preview-") as folder:
+        subprocess.run(
+            ["pdftoppm", "-r", str(_THUMB_DPI), "-png", str(pdf), str(Path(folder) / "p")],
+            check=True,
+            capture_output=True,
+        )
+        thumbs = sorted(Path(folder).glob("p-*.png"), key=lambda p: int(p.stem.split("-")[1]))
+        images = [Image.open(path).convert("RGB") for path in thumbs]
+    width, height = images[0].size
+    gap = 6
+    columns = min(_PAGES_PER_ROW, max(letter.pages for letter in letters))
+    out = Image.new(
+        "RGB",
+        (_LABEL_WIDTH + columns * (width + gap), len(letters) * (height + gap)),
+        "white",
+    )
+    draw = ImageDraw.Draw(out)
+    page = 0
+    for row, letter in enumerate(letters):
+        top = row * (height + gap)
+        label = f"{letter.service}\n{letter.outcome.value}, {letter.kind}\n{letter.pages} page(s)"
+        draw.multiline_text((8, top + 8), label, fill="black")
+        for column in range(letter.pages):
+            if column < columns:
+                image = images[page + column]
+                out.paste(image, (_LABEL_WIDTH + column * (width + gap), top))
+                draw.rectangle(
+                    (
+                        _LABEL_WIDTH + column * (width + gap),
+                        top,
+                        _LABEL_WIDTH + column * (width + gap) + width - 1,
+                        top + height - 1,
+                    ),
+                    outline="grey",
+                )
+        page += letter.pages
+    _write(sheet, lambda sink: out.save(sink, format="PNG", optimize=True))
+
+
+def _write(path: Path, save: object) -> None:
+    """Write through a temporary file in the same folder, then rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with partial.open("wb") as sink:
+            save(sink)  # type: ignore[operator]
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def preview(
+    renderer: Renderer, samples: Path, pdf: Path, sheet: Path | None = None
+) -> list[PreviewLetter]:
+    """Render every service's letters into ``pdf`` (and the contact sheet ``sheet``)."""
+    letters = _letters(renderer, samples)
+    combined = _combined(letters)
+    _write(pdf, lambda sink: sink.write(combined))
+    described = [letter for letter, _ in letters]
+    if sheet is not None:
+        _sheet(pdf, described, sheet)
+    return described
