@@ -32,18 +32,18 @@ def _docgen(config: Path, *arguments: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_an_officer_adds_a_textile_service_like_the_chemicals_one(
+def test_an_officer_adds_a_glass_service_like_the_chemicals_one(
     workplace: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     config, templates, samples = workplace
     before = {path: path.read_bytes() for path in templates.rglob("*") if path.is_file()}
     code, output = _docgen(
-        config, "services", "new", "IKFT-PERTEK-TEKSTIL", "--like", "IKFT-PERTEK-KIMIA",
+        config, "services", "new", "IKFT-PERTEK-KACA", "--like", "IKFT-PERTEK-KIMIA",
         "--samples", str(samples),
     )  # fmt: skip
     assert code == 0, output
-    template = templates / "html" / "ikft-pertek-tekstil.html.j2"
-    for made in (template, samples / "ikft-pertek-tekstil-approved.json"):
+    template = templates / "html" / "ikft-pertek-kaca.html.j2"
+    for made in (template, samples / "ikft-pertek-kaca-approved.json"):
         assert f"wrote {made}" in output
     # nothing existing changed but the catalogue, which only grew
     changed = [p for p, data in before.items() if p.read_bytes() != data]
@@ -57,40 +57,40 @@ def test_an_officer_adds_a_textile_service_like_the_chemicals_one(
     # the officer's edits: the entry's title and regulation, the template's wording, the sample
     catalogue = templates / "catalogue.toml"
     text = catalogue.read_text("utf-8")
-    entry_at = text.index('code = "IKFT-PERTEK-TEKSTIL"')
+    entry_at = text.index('code = "IKFT-PERTEK-KACA"')
     entry = text[entry_at:]
     entry = entry.replace(
-        "Pertimbangan Teknis Impor Bahan Kimia Hulu", "Pertimbangan Teknis Impor Tekstil", 1
+        "Pertimbangan Teknis Impor Bahan Kimia Hulu", "Pertimbangan Teknis Impor Kaca", 1
     ).replace("Nomor 8 Tahun 2024", "Nomor 5 Tahun 2022", 1)
     entry = entry.replace(
         'subject = "Pertimbangan Teknis Impor Bahan Kimia"',
-        'subject = "Pertimbangan Teknis Impor Tekstil"',
+        'subject = "Pertimbangan Teknis Impor Kaca"',
         1,
     )
     catalogue.write_text(text[:entry_at] + entry, "utf-8")
     template.write_text(
         template.read_text("utf-8").replace(
-            "bahan kimia hulu sebagai bahan baku industri", "kain tenun dari kapas"
+            "bahan kimia hulu sebagai bahan baku industri", "kaca lembaran float"
         ),
         "utf-8",
     )
-    sample = samples / "ikft-pertek-tekstil-approved.json"
+    sample = samples / "ikft-pertek-kaca-approved.json"
     request = json.loads(sample.read_text("utf-8"))
-    request["items"][0]["description"] = "Kain tenun dari kapas, berat 200 g/m2"
+    request["items"][0]["description"] = "Kaca lembaran float"
     sample.write_text(json.dumps(request), "utf-8")
 
     code, output = _docgen(config, "templates", "check", "--samples", str(samples))
     assert code == 0, output
-    assert "regulation not confirmed: IKFT-PERTEK-TEKSTIL: Peraturan Menteri Perindustrian " \
+    assert "regulation not confirmed: IKFT-PERTEK-KACA: Peraturan Menteri Perindustrian " \
         "Nomor 5 Tahun 2022" in output  # fmt: skip
 
     draft = tmp_path / "draft.pdf"
     code, output = _docgen(config, "render", str(sample), "-o", str(draft))
     assert code == 0, output
     words = " ".join(pdf_text(draft.read_bytes(), tmp_path).split())
-    assert "untuk mengimpor kain tenun dari kapas" in words
-    assert "Nomor 5 Tahun 2022" in words and "Kain tenun dari kapas, berat 200 g/m2" in words
-    assert "Pertimbangan Teknis Impor Tekstil" in words  # the Hal
+    assert "untuk mengimpor kaca lembaran float" in words
+    assert "Nomor 5 Tahun 2022" in words and "Kaca lembaran float" in words
+    assert "Pertimbangan Teknis Impor Kaca" in words  # the Hal
 
 
 def test_a_new_docx_service_starts_from_a_copy_that_passes_the_check(
@@ -98,15 +98,15 @@ def test_a_new_docx_service_starts_from_a_copy_that_passes_the_check(
 ) -> None:
     config, templates, samples = workplace
     code, output = _docgen(
-        config, "services", "new", "ILMATE-PERTEK-ALAT-BTB", "--like", "ILMATE-PERTEK-BTB",
+        config, "services", "new", "ILMATE-PERTEK-KAPAL-BTB", "--like", "ILMATE-PERTEK-BTB",
         "--samples", str(samples),
     )  # fmt: skip
     assert code == 0, output
-    copy = templates / "docx" / "ilmate-pertek-alat-btb.docx"
+    copy = templates / "docx" / "ilmate-pertek-kapal-btb.docx"
     assert copy.read_bytes() == (templates / "docx" / "ilmate-pertek-btb.docx").read_bytes()
     code, output = _docgen(config, "templates", "check", "--samples", str(samples))
     assert code == 0, output
-    assert "regulation not confirmed: ILMATE-PERTEK-ALAT-BTB" in output
+    assert "regulation not confirmed: ILMATE-PERTEK-KAPAL-BTB" in output
 
 
 @pytest.mark.parametrize(
@@ -133,12 +133,12 @@ def test_a_wrong_code_changes_nothing(
 
 def test_an_existing_sample_is_never_overwritten(workplace: tuple[Path, Path, Path]) -> None:
     config, templates, samples = workplace
-    taken = samples / "ikft-pertek-tekstil-rejected.json"
+    taken = samples / "ikft-pertek-kaca-rejected.json"
     taken.write_text("{}", "utf-8")
     status, output = _docgen(
-        config, "services", "new", "IKFT-PERTEK-TEKSTIL", "--like", "IKFT-PERTEK-KIMIA",
+        config, "services", "new", "IKFT-PERTEK-KACA", "--like", "IKFT-PERTEK-KIMIA",
         "--samples", str(samples),
     )  # fmt: skip
     assert status != 0 and "Not overwriting" in output, output
     assert taken.read_text("utf-8") == "{}"
-    assert not (templates / "html" / "ikft-pertek-tekstil.html.j2").exists()
+    assert not (templates / "html" / "ikft-pertek-kaca.html.j2").exists()

@@ -884,6 +884,18 @@ class Letter:
 PERTEK_USE = "merupakan persyaratan untuk memperoleh"
 REKOM_USE = "digunakan sebagai dasar penerbitan"
 
+BTB_COLUMNS = [
+    col("No", 0.8, NO, "center"),
+    col("Pos Tarif/HS", 1.9, HS, "center"),
+    col("Uraian Barang", 3.2, DESCRIPTION),
+    col("Spesifikasi", 2.9, "{{ item.specification or '-' }}"),
+    col("Jumlah", 2.2, QUANTITY, "right"),
+    col("Satuan", 1.6, UNIT, "center"),
+    col("Negara Asal", 1.8, COUNTRY, "center"),
+    col("Pelabuhan Tujuan", 2.1, PORT, "center"),
+]
+"""The goods of the non-new capital goods services (Permenperin 14/2016): machines, equipment."""
+
 TEMPLATES: dict[str, Letter] = {
     "agro-rekom-gula.docx": Letter(
         "Rekomendasi Impor Gula Kristal Mentah",
@@ -921,16 +933,21 @@ TEMPLATES: dict[str, Letter] = {
         "Pertimbangan Teknis Impor Barang Modal Tidak Baru",
         "barang modal tidak baru",
         PERTEK_USE,
-        [
-            col("No", 0.8, NO, "center"),
-            col("Pos Tarif/HS", 1.9, HS, "center"),
-            col("Uraian Barang", 3.2, DESCRIPTION),
-            col("Spesifikasi", 2.9, "{{ item.specification or '-' }}"),
-            col("Jumlah", 2.2, QUANTITY, "right"),
-            col("Satuan", 1.6, UNIT, "center"),
-            col("Negara Asal", 1.8, COUNTRY, "center"),
-            col("Pelabuhan Tujuan", 2.1, PORT, "center"),
-        ],
+        BTB_COLUMNS,
+        9.5,
+    ),
+    "ilmate-pertek-mesin-btb.docx": Letter(
+        "Pertimbangan Teknis Impor Mesin Tidak Baru",
+        "mesin tidak baru",
+        PERTEK_USE,
+        BTB_COLUMNS,
+        9.5,
+    ),
+    "ilmate-pertek-alat-btb.docx": Letter(
+        "Pertimbangan Teknis Impor Peralatan Tidak Baru",
+        "peralatan tidak baru",
+        PERTEK_USE,
+        BTB_COLUMNS,
         9.5,
     ),
 }

@@ -15,7 +15,7 @@ subject, numbering, the template's wording, the samples), then ``docgen template
 
 Example::
 
-    created = new_service(settings.templates / "catalogue.toml", "IKFT-PERTEK-TEKSTIL",
+    created = new_service(settings.templates / "catalogue.toml", "IKFT-PERTEK-KACA",
                           like="IKFT-PERTEK-KIMIA", samples=Path("examples"))
 """
 
@@ -66,7 +66,7 @@ def new_service(catalogue_path: Path, code: str, *, like: str, samples: Path) ->
     if not _CODE.fullmatch(code):
         raise CatalogueError(
             f"{code!r} is no service code: capital letters, digits and hyphens, 2 to 40 "
-            "characters, e.g. IKFT-PERTEK-TEKSTIL"
+            "characters, e.g. IKFT-PERTEK-KACA"
         )
     catalogue = Catalogue.load(catalogue_path)
     model = catalogue.get(like)  # CatalogueError naming the known codes when unknown
