@@ -13,7 +13,7 @@ import pytest
 from docgen.catalogue import TemplateFormat
 from docgen.config import Settings
 from docgen.context import DRAFT_SEQUENCE
-from docgen.formatting import nip, tanggal, today_in
+from docgen.formatting import angka, nip, npwp, tanggal, today_in
 from docgen.models import LetterRequest
 from docgen.render import RenderedLetter, Renderer
 from docgen.render.pdf import ATTACHMENT_NAME, read_request
@@ -44,6 +44,24 @@ def test_letter_shows_subject_company_items_and_signatory(
         assert item.tariff_code in text
     for reason in request.decision.reasons:
         assert " ".join(reason.split()[:5]) in text
+    # the rest of the request, in the forms an Indonesian letter prints them (compared without
+    # spaces: a line may break inside a number such as SGS/DIR/0412/X/2026, after a slash)
+    packed = "".join(text.split())
+    printed = [
+        request.applicant.nib,
+        npwp(request.applicant.npwp),
+        request.application.number,
+        tanggal(request.application.date),
+        request.addressee.title,
+        *request.copies,
+        *(" ".join(condition.split()[:5]) for condition in request.decision.conditions),
+        *(angka(item.quantity) for item in request.items),
+    ]
+    if request.decision.approved:
+        printed.append(" ".join(request.applicant.address.split()[:4]))
+        if request.valid_until is not None:
+            printed.append(tanggal(request.valid_until))
+    assert [words for words in printed if "".join(words.split()) not in packed] == []
 
 
 @pytest.mark.parametrize("stem", STEMS)
