@@ -92,6 +92,22 @@ def test_an_officer_adds_a_glass_service_like_the_chemicals_one(
     assert "Nomor 5 Tahun 2022" in words and "Kaca lembaran float" in words
     assert "Pertimbangan Teknis Impor Kaca" in words  # the Hal
 
+    # and beside each other: the new service's letters in both outcomes, sample and stress
+    preview, sheet = tmp_path / "preview.pdf", tmp_path / "preview.png"
+    code, output = _docgen(
+        config, "templates", "preview", "--service", "IKFT-PERTEK-KACA", "-o", str(preview),
+        "--samples", str(samples),
+    )  # fmt: skip
+    assert code == 0, output
+    assert [line.split()[:3] for line in output.splitlines()[:4]] == [
+        ["IKFT-PERTEK-KACA", outcome, kind]
+        for outcome in ("approved", "rejected")
+        for kind in ("sample", "stress")
+    ]
+    assert sheet.stat().st_size > 0 and "kaca lembaran float" in pdf_text(
+        preview.read_bytes(), tmp_path
+    )
+
 
 def test_a_new_docx_service_starts_from_a_copy_that_passes_the_check(
     workplace: tuple[Path, Path, Path],

@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -79,9 +80,15 @@ def stress_request(request: LetterRequest) -> LetterRequest:
     return LetterRequest.from_json(json.dumps(data).encode(), source="stress request")
 
 
-def _letters(renderer: Renderer, samples: Path) -> list[tuple[PreviewLetter, bytes]]:
+def _letters(
+    renderer: Renderer, samples: Path, only: Collection[str]
+) -> list[tuple[PreviewLetter, bytes]]:
     found = []
+    for code in only:
+        renderer.catalogue.get(code)  # CatalogueError naming the known codes
     for service in renderer.catalogue:
+        if only and service.code not in only:
+            continue
         for outcome in Outcome:
             path = sample_path(samples, service.code, outcome)
             if not path.is_file():
@@ -164,10 +171,18 @@ def _write(path: Path, save: object) -> None:
 
 
 def preview(
-    renderer: Renderer, samples: Path, pdf: Path, sheet: Path | None = None
+    renderer: Renderer,
+    samples: Path,
+    pdf: Path,
+    sheet: Path | None = None,
+    *,
+    only: Collection[str] = (),
 ) -> list[PreviewLetter]:
-    """Render every service's letters into ``pdf`` (and the contact sheet ``sheet``)."""
-    letters = _letters(renderer, samples)
+    """Render the letters of every service (or of those ``only`` names) into ``pdf``.
+
+    With ``sheet``, the contact sheet of their pages is written there too.
+    """
+    letters = _letters(renderer, samples, only)
     combined = _combined(letters)
     _write(pdf, lambda sink: sink.write(combined))
     described = [letter for letter, _ in letters]

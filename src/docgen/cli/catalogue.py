@@ -133,10 +133,21 @@ def check(options: _Options, samples: Path | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The contact sheet (PNG) [default: OUTPUT with .png].",
 )
+@click.option(
+    "--service",
+    "services_",
+    multiple=True,
+    metavar="CODE",
+    help="Only this service's letters (repeatable) [default: every service].",
+)
 @_SAMPLES_OPTION
 @pass_options
 def preview_letters(
-    options: _Options, output: Path, sheet: Path | None, samples: Path | None
+    options: _Options,
+    output: Path,
+    sheet: Path | None,
+    services_: tuple[str, ...],
+    samples: Path | None,
 ) -> None:
     """Every letter of the catalogue in one PDF and a contact sheet of its pages.
 
@@ -148,7 +159,7 @@ def preview_letters(
 
     target = sheet or output.with_suffix(".png")
     with Renderer(options.settings) as renderer:
-        letters = preview(renderer, _samples(options, samples), output, target)
+        letters = preview(renderer, _samples(options, samples), output, target, only=services_)
     for letter in letters:
         click.echo(
             f"{letter.service:<28} {letter.outcome.value:<9} {letter.kind:<7} {letter.pages}"
