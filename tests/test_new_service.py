@@ -32,15 +32,18 @@ def _docgen(config: Path, *arguments: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def _new(workplace: tuple[Path, Path, Path], code: str, like: str) -> tuple[int, str]:
+    """``docgen services new CODE --like LIKE`` in the test's own folders."""
+    config, _, samples = workplace
+    return _docgen(config, "services", "new", code, "--like", like, "--samples", str(samples))
+
+
 def test_an_officer_adds_a_glass_service_like_the_chemicals_one(
     workplace: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     config, templates, samples = workplace
     before = {path: path.read_bytes() for path in templates.rglob("*") if path.is_file()}
-    code, output = _docgen(
-        config, "services", "new", "IKFT-PERTEK-KACA", "--like", "IKFT-PERTEK-KIMIA",
-        "--samples", str(samples),
-    )  # fmt: skip
+    code, output = _new(workplace, "IKFT-PERTEK-KACA", "IKFT-PERTEK-KIMIA")
     assert code == 0, output
     template = templates / "html" / "ikft-pertek-kaca.html.j2"
     for made in (template, samples / "ikft-pertek-kaca-approved.json"):
@@ -113,10 +116,7 @@ def test_a_new_docx_service_starts_from_a_copy_that_passes_the_check(
     workplace: tuple[Path, Path, Path],
 ) -> None:
     config, templates, samples = workplace
-    code, output = _docgen(
-        config, "services", "new", "ILMATE-PERTEK-KAPAL-BTB", "--like", "ILMATE-PERTEK-BTB",
-        "--samples", str(samples),
-    )  # fmt: skip
+    code, output = _new(workplace, "ILMATE-PERTEK-KAPAL-BTB", "ILMATE-PERTEK-BTB")
     assert code == 0, output
     copy = templates / "docx" / "ilmate-pertek-kapal-btb.docx"
     assert copy.read_bytes() == (templates / "docx" / "ilmate-pertek-btb.docx").read_bytes()
@@ -136,25 +136,20 @@ def test_a_new_docx_service_starts_from_a_copy_that_passes_the_check(
 def test_a_wrong_code_changes_nothing(
     workplace: tuple[Path, Path, Path], code: str, like: str, words: str
 ) -> None:
-    config, templates, samples = workplace
+    _, templates, samples = workplace
     before = sorted(p.name for p in [*templates.rglob("*"), *samples.rglob("*")])
     catalogue = (templates / "catalogue.toml").read_bytes()
-    status, output = _docgen(
-        config, "services", "new", code, "--like", like, "--samples", str(samples)
-    )
+    status, output = _new(workplace, code, like)
     assert status != 0 and words in output, output
     assert sorted(p.name for p in [*templates.rglob("*"), *samples.rglob("*")]) == before
     assert (templates / "catalogue.toml").read_bytes() == catalogue
 
 
 def test_an_existing_sample_is_never_overwritten(workplace: tuple[Path, Path, Path]) -> None:
-    config, templates, samples = workplace
+    _, templates, samples = workplace
     taken = samples / "ikft-pertek-kaca-rejected.json"
     taken.write_text("{}", "utf-8")
-    status, output = _docgen(
-        config, "services", "new", "IKFT-PERTEK-KACA", "--like", "IKFT-PERTEK-KIMIA",
-        "--samples", str(samples),
-    )  # fmt: skip
+    status, output = _new(workplace, "IKFT-PERTEK-KACA", "IKFT-PERTEK-KIMIA")
     assert status != 0 and "Not overwriting" in output, output
     assert taken.read_text("utf-8") == "{}"
     assert not (templates / "html" / "ikft-pertek-kaca.html.j2").exists()
