@@ -26,10 +26,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pikepdf
+from annotated_types import MaxLen
 from PIL import Image, ImageDraw
+from pydantic import BaseModel
 
 from docgen.errors import DocgenError
-from docgen.models import LetterRequest, Outcome
+from docgen.models import (
+    Addressee,
+    ApplicationLetter,
+    Company,
+    GoodsItem,
+    LetterRequest,
+    Outcome,
+    Signatory,
+)
 from docgen.render import Renderer
 from docgen.templatecheck import sample_path
 
@@ -53,29 +63,37 @@ class PreviewLetter:
     pages: int
 
 
+_STRETCHED: dict[str, tuple[type[BaseModel], tuple[str, ...]]] = {
+    "applicant": (Company, ("name", "address")),
+    "application": (ApplicationLetter, ("subject",)),
+    "addressee": (Addressee, ("title", "organisation")),
+    "signatory": (Signatory, ("title",)),
+}
+"""The texts a stress request makes as long as the request model allows."""
+
+
+def _longest(model: type[BaseModel], name: str) -> int:
+    """The ``max_length`` the model sets on field ``name``."""
+    limits = [m.max_length for m in model.model_fields[name].metadata if isinstance(m, MaxLen)]
+    return min(limits)
+
+
 def _long(text: str, length: int) -> str:
-    """``text`` repeated, word by word, to exactly ``length`` characters."""
+    """``text`` repeated, word by word, to ``length`` characters (or one fewer: no end space)."""
     words = (text.split() or ["X"]) * (length // max(1, len(text)) + 2)
-    return " ".join(words)[:length].rstrip() or text
+    return " ".join(words)[:length].rstrip()
 
 
 def stress_request(request: LetterRequest) -> LetterRequest:
     """``request`` with every name and address at its longest and 40 goods items."""
     data = request.model_dump(mode="json")
-    limits = {  # (path, the longest the model accepts)
-        ("applicant", "name"): 200,
-        ("applicant", "address"): 400,
-        ("application", "subject"): 300,
-        ("addressee", "title"): 200,
-        ("addressee", "organisation"): 200,
-        ("signatory", "title"): 200,
-    }
-    for (part, name), length in limits.items():
-        data[part][name] = _long(str(data[part].get(name) or name), length)
+    for part, (model, names) in _STRETCHED.items():
+        for name in names:
+            data[part][name] = _long(str(data[part].get(name) or name), _longest(model, name))
     items = data.get("items") or []
     if items:
         first = dict(items[0], quantity=str(_STRESS_QUANTITY))
-        first["description"] = _long(first["description"], 200)
+        first["description"] = _long(first["description"], _longest(GoodsItem, "description"))
         data["items"] = [first] * _STRESS_ITEMS
     return LetterRequest.from_json(json.dumps(data).encode(), source="stress request")
 
