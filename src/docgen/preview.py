@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import tempfile
 from collections.abc import Collection
@@ -31,11 +30,11 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel
 
 from docgen.errors import DocgenError
+from docgen.files import write_atomic
 from docgen.models import (
     Addressee,
     ApplicationLetter,
     Company,
-    GoodsItem,
     LetterRequest,
     Outcome,
     Signatory,
@@ -47,6 +46,7 @@ __all__ = ["PreviewLetter", "preview", "stress_request"]
 
 _STRESS_ITEMS = 40
 _STRESS_QUANTITY = Decimal(99_999_999)  # printed 99.999.999: 10 characters
+_STRESS_DESCRIPTION = 200  # characters: a long description (the model allows 500, no one writes it)
 _THUMB_DPI = 24  # an A4 page 198 x 281 pixels
 _PAGES_PER_ROW = 8
 _LABEL_WIDTH = 260
@@ -93,46 +93,37 @@ def stress_request(request: LetterRequest) -> LetterRequest:
     items = data.get("items") or []
     if items:
         first = dict(items[0], quantity=str(_STRESS_QUANTITY))
-        first["description"] = _long(first["description"], _longest(GoodsItem, "description"))
+        first["description"] = _long(first["description"], _STRESS_DESCRIPTION)
         data["items"] = [first] * _STRESS_ITEMS
     return LetterRequest.from_json(json.dumps(data).encode(), source="stress request")
 
 
-def _letters(
-    renderer: Renderer, samples: Path, only: Collection[str]
-) -> list[tuple[PreviewLetter, bytes]]:
-    found = []
+def _render_into(
+    combined: pikepdf.Pdf, renderer: Renderer, samples: Path, only: Collection[str]
+) -> list[PreviewLetter]:
+    """Render the letters and append each to ``combined``, with an outline entry."""
     for code in only:
         renderer.catalogue.get(code)  # CatalogueError naming the known codes
-    for service in renderer.catalogue:
-        if only and service.code not in only:
-            continue
-        for outcome in Outcome:
-            path = sample_path(samples, service.code, outcome)
-            if not path.is_file():
-                raise DocgenError(f"{service.code} has no sample request {path}")
-            sample = LetterRequest.from_json(path.read_bytes(), source=str(path))
-            for kind, request in (("sample", sample), ("stress", stress_request(sample))):
-                pdf = renderer.render_draft(request, source=f"{path.name} ({kind})").pdf
-                with pikepdf.open(io.BytesIO(pdf)) as document:
-                    pages = len(document.pages)
-                found.append((PreviewLetter(service.code, outcome, kind, pages), pdf))
-    return found
-
-
-def _combined(letters: list[tuple[PreviewLetter, bytes]]) -> bytes:
-    """One PDF of every letter, in order, with an outline entry for each."""
-    with pikepdf.new() as combined:
-        with combined.open_outline() as outline:
-            for letter, pdf in letters:
-                first = len(combined.pages)
-                with pikepdf.open(io.BytesIO(pdf)) as document:
-                    combined.pages.extend(document.pages)
-                title = f"{letter.service} {letter.outcome.value} ({letter.kind})"
-                outline.root.append(pikepdf.OutlineItem(title, first))
-        out = io.BytesIO()
-        combined.save(out)
-    return out.getvalue()
+    letters = []
+    with combined.open_outline() as outline:
+        for service in renderer.catalogue:
+            if only and service.code not in only:
+                continue
+            for outcome in Outcome:
+                path = sample_path(samples, service.code, outcome)
+                if not path.is_file():
+                    raise DocgenError(f"{service.code} has no sample request {path}")
+                sample = LetterRequest.from_json(path.read_bytes(), source=str(path))
+                for kind, request in (("sample", sample), ("stress", stress_request(sample))):
+                    pdf = renderer.render_draft(request, source=f"{path.name} ({kind})").pdf
+                    first = len(combined.pages)
+                    with pikepdf.open(io.BytesIO(pdf)) as document:
+                        combined.pages.extend(document.pages)
+                    letter = PreviewLetter(service.code, outcome, kind, len(combined.pages) - first)
+                    title = f"{letter.service} {letter.outcome.value} ({letter.kind})"
+                    outline.root.append(pikepdf.OutlineItem(title, first))
+                    letters.append(letter)
+    return letters
 
 
 def _sheet(pdf: Path, letters: list[PreviewLetter], sheet: Path) -> None:
@@ -159,33 +150,14 @@ def _sheet(pdf: Path, letters: list[PreviewLetter], sheet: Path) -> None:
         top = row * (height + gap)
         label = f"{letter.service}\n{letter.outcome.value}, {letter.kind}\n{letter.pages} page(s)"
         draw.multiline_text((8, top + 8), label, fill="black")
-        for column in range(letter.pages):
-            if column < columns:
-                image = images[page + column]
-                out.paste(image, (_LABEL_WIDTH + column * (width + gap), top))
-                draw.rectangle(
-                    (
-                        _LABEL_WIDTH + column * (width + gap),
-                        top,
-                        _LABEL_WIDTH + column * (width + gap) + width - 1,
-                        top + height - 1,
-                    ),
-                    outline="grey",
-                )
+        for column in range(min(letter.pages, columns)):
+            left = _LABEL_WIDTH + column * (width + gap)
+            out.paste(images[page + column], (left, top))
+            draw.rectangle((left, top, left + width - 1, top + height - 1), outline="grey")
         page += letter.pages
-    _write(sheet, lambda sink: out.save(sink, format="PNG", optimize=True))
-
-
-def _write(path: Path, save: object) -> None:
-    """Write through a temporary file in the same folder, then rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with partial.open("wb") as sink:
-            save(sink)  # type: ignore[operator]
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    png = io.BytesIO()
+    out.save(png, format="PNG", optimize=True)
+    write_atomic(sheet, png.getvalue())
 
 
 def preview(
@@ -200,10 +172,11 @@ def preview(
 
     With ``sheet``, the contact sheet of their pages is written there too.
     """
-    letters = _letters(renderer, samples, only)
-    combined = _combined(letters)
-    _write(pdf, lambda sink: sink.write(combined))
-    described = [letter for letter, _ in letters]
+    with pikepdf.new() as combined:
+        letters = _render_into(combined, renderer, samples, only)
+        out = io.BytesIO()
+        combined.save(out)
+    write_atomic(pdf, out.getvalue())
     if sheet is not None:
-        _sheet(pdf, described, sheet)
-    return described
+        _sheet(pdf, letters, sheet)
+    return letters

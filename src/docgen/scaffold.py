@@ -74,7 +74,6 @@ def new_service(catalogue_path: Path, code: str, *, like: str, samples: Path) ->
         raise CatalogueError(f"The catalogue already has a service {code}")
     root = catalogue_path.parent
     template = _template_name(model, code)
-    # the template first: the new entry is checked against the files it names
     copies = {root / template: root / model.template_approved}
     for outcome in Outcome:
         copies[sample_path(samples, code, outcome)] = sample_path(samples, like, outcome)
@@ -96,6 +95,7 @@ def new_service(catalogue_path: Path, code: str, *, like: str, samples: Path) ->
         partial.write_text(updated, "utf-8")
         for target, source in copies.items():
             target.parent.mkdir(parents=True, exist_ok=True)
+            made.append(target)  # before writing: a copy cut short is removed too
             if target.suffix == ".json":
                 request = json.loads(source.read_text("utf-8"))
                 request["service"] = code
@@ -103,7 +103,6 @@ def new_service(catalogue_path: Path, code: str, *, like: str, samples: Path) ->
                 target.write_text(json.dumps(request, ensure_ascii=False, indent=2) + "\n", "utf-8")
             else:
                 shutil.copyfile(source, target)
-            made.append(target)
         Catalogue.load(partial)  # the new entry loads, its template exists: now it counts
         partial.replace(catalogue_path)
     except BaseException:

@@ -229,16 +229,20 @@ def check_source(
     return walker.problems
 
 
-def docx_source(path: Path) -> str:
-    """The Jinja source docxtpl renders for a DOCX template: body, headers and footers."""
-    document = Document(str(path))
-    helper = DocxTemplate(str(path))
-    source = helper.patch_xml(helper.xml_to_string(document.element.body))
+def _stories(document: Any) -> list[Any]:
+    """A DOCX document's text parts, as docxtpl renders them: body, then headers and footers."""
+    parts = [document.element.body]
     for relation in document.part.rels.values():
         if relation.reltype in (RELATIONSHIP_TYPE.HEADER, RELATIONSHIP_TYPE.FOOTER):
-            part_xml = parse_xml(relation.target_part.blob)
-            source += helper.patch_xml(helper.xml_to_string(part_xml))
-    return str(source)
+            parts.append(parse_xml(relation.target_part.blob))
+    return parts
+
+
+def docx_source(path: Path) -> str:
+    """The Jinja source docxtpl renders for a DOCX template: body, headers and footers."""
+    helper = DocxTemplate(str(path))
+    stories = _stories(Document(str(path)))
+    return "".join(str(helper.patch_xml(helper.xml_to_string(part))) for part in stories)
 
 
 def check_catalogue(catalogue: Catalogue, environment: jinja2.Environment) -> list[TemplateProblem]:
@@ -298,48 +302,40 @@ def _referenced(text: str, environment: jinja2.Environment) -> list[str]:
     return found
 
 
-def _document_texts(docx: bytes) -> list[str]:
-    """The text of every paragraph of a DOCX document: body, headers and footers."""
-    document = Document(io.BytesIO(docx))
-    parts = [document.element.body]
-    for relation in document.part.rels.values():
-        if relation.reltype in (RELATIONSHIP_TYPE.HEADER, RELATIONSHIP_TYPE.FOOTER):
-            parts.append(parse_xml(relation.target_part.blob))
-    return [
-        "".join(t.text or "" for t in paragraph.iter(f"{_W}t"))
-        for part in parts
-        for paragraph in part.iter(f"{_W}p")
-    ]
-
-
 def _merged(
     catalogue: Catalogue,
     service: Service,
     outcome: Outcome,
     request: LetterRequest,
     settings: Settings,
-    environment: jinja2.Environment,
+    environments: tuple[jinja2.Environment, jinja2.Environment],
 ) -> tuple[list[str], list[str]]:
     """The template merged with ``request``, and what is wrong with it.
 
-    Returns the reserved spaces it does not mark exactly once, and (DOCX) the paragraphs that
-    still show something like a tag.
+    ``environments`` are the HTML templates' (loading from the templates folder) and the DOCX
+    templates'. Returns the reserved spaces the letter does not mark exactly once, and (DOCX)
+    the paragraphs that still show something like a tag.
     """
     template = service.template_for(outcome)
     context = build_context(request, service, settings, letter_date=request.decision.date)
+    html, docx = environments
     if service.format is TemplateFormat.HTML:
-        html = template_environment(catalogue.root, autoescape=True)
         text = html.get_template(template).render(context)
         missing = [n for n in _SPACES if len(re.findall(rf"id=[\"']{n}[\"']", text)) != 1]
         return missing, []
     document = DocxTemplate(str(catalogue.root / template))
-    document.render(context, jinja_env=environment, autoescape=True)
+    document.render(context, jinja_env=docx, autoescape=True)
     out = io.BytesIO()
     document.save(out)
-    body = Document(io.BytesIO(out.getvalue())).element.body
-    names = [b.get(f"{_W}name") for b in body.iter(f"{_W}bookmarkStart")]
+    stories = _stories(Document(io.BytesIO(out.getvalue())))
+    names = [b.get(f"{_W}name") for b in stories[0].iter(f"{_W}bookmarkStart")]
+    paragraphs = [
+        "".join(t.text or "" for t in paragraph.iter(f"{_W}t"))
+        for story in stories
+        for paragraph in story.iter(f"{_W}p")
+    ]
     missing = [name for name in _SPACES if names.count(name) != 1]
-    return missing, [t for t in _document_texts(out.getvalue()) if _LEFTOVER.search(t)]
+    return missing, [text for text in paragraphs if _LEFTOVER.search(text)]
 
 
 def check_letters(
@@ -353,6 +349,7 @@ def check_letters(
     :func:`check_catalogue`, which says why.
     """
     problems: list[TemplateProblem] = []
+    environments = (template_environment(catalogue.root, autoescape=True), environment)
     for service in catalogue:
         for outcome in Outcome:
             template = service.template_for(outcome)
@@ -363,7 +360,9 @@ def check_letters(
                 continue
             request = LetterRequest.from_json(sample.read_bytes(), source=str(sample))
             try:
-                missing, left = _merged(catalogue, service, outcome, request, settings, environment)
+                missing, left = _merged(
+                    catalogue, service, outcome, request, settings, environments
+                )
             except jinja2.TemplateError:
                 continue  # check_catalogue reports the template's own fault
             found = [f"does not mark {_SPACES[name]}" for name in missing]
