@@ -7,7 +7,8 @@ the HTML reference letter (render and sign together, through the Issuer) at each
 - per letter in a batch: the median of further letters from the same Issuer, which reuses its
   timestamp client and the revocation data it fetched while fresh.
 
-Target: in a batch, a B-LTA letter costs at most 2x a B-B letter.
+Targets: in a batch, a B-LTA letter costs at most 2x a B-B letter (the signature-level work),
+and at most 1.3x (the one-pass work, which made the B-B letter cheaper and must keep the ratio).
 
 Run: ``.venv/bin/python bench/bench_levels.py [--letters N]``
 """
@@ -111,8 +112,9 @@ def main() -> None:
             f"per letter in a batch {batch * 1000:7.1f} ms   x{batch / base:4.2f} of B-B"
         )
     ratio = results["B-LTA"][1] / base
-    verdict = "met" if ratio <= 2 else "MISSED"
-    print(f"B-LTA / B-B in a batch: {ratio:.2f}x   target <= 2x: {verdict}")
+    for limit in (2.0, 1.3):
+        verdict = "met" if ratio <= limit else "MISSED"
+        print(f"B-LTA / B-B in a batch: {ratio:.2f}x   target <= {limit:g}x: {verdict}")
 
 
 if __name__ == "__main__":

@@ -161,3 +161,38 @@ def test_installed_wheel_issues_and_verifies_outside_the_checkout(
     report = json.loads(verified.stdout)
     assert (report["verdict"], report["level"]) == ("valid", "B-T"), report
     assert report["register_status"] == "issued"
+
+
+def test_installed_wheel_refuses_a_new_service_inside_the_package(
+    installed: Path, tmp_path: Path
+) -> None:
+    """The package's own templates are replaced by the next upgrade: no service is added there."""
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for outcome in ("approved", "rejected"):
+        shutil.copy(EXAMPLES / f"ikft-pertek-kimia-{outcome}.json", samples)
+    probe = "import docgen.config; print(docgen.config.bundled_templates())"
+    env = _environment(tmp_path / "home")
+    templates = Path(_run([installed / "bin" / "python", "-c", probe], env=env).stdout.strip())
+    before = {p: p.read_bytes() for p in templates.rglob("*") if p.is_file()}
+
+    result = subprocess.run(
+        [
+            *(installed / "bin" / "docgen", "services", "new", "IKFT-PERTEK-KACA"),
+            *("--like", "IKFT-PERTEK-KIMIA", "--samples", samples),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode != 0
+    assert "belongs to the installed docgen package" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    after = {p: p.read_bytes() for p in templates.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in samples.iterdir()) == [
+        "ikft-pertek-kimia-approved.json",
+        "ikft-pertek-kimia-rejected.json",
+    ]

@@ -10,8 +10,10 @@ The officer gets, for the new code, everything a service needs, copied from the 
   folder, naming the new service.
 
 Nothing existing is overwritten, and the catalogue is replaced only once the new entry loads:
-a failure leaves every file as it was. What to edit next is for the officer (title, regulation,
-subject, numbering, the template's wording, the samples), then ``docgen templates check``.
+a failure leaves every file as it was. The templates inside an installed package are refused:
+the next install or upgrade of docgen would replace them, and the new service with them. What
+to edit next is for the officer (title, regulation, subject, numbering, the template's wording,
+the samples), then ``docgen templates check``.
 
 Example::
 
@@ -35,6 +37,20 @@ from docgen.templatecheck import sample_path
 __all__ = ["new_service"]
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _refuse_installed_package(catalogue_path: Path) -> None:
+    """Refuse a catalogue that lies in the installed package (a source checkout's is its own)."""
+    root = catalogue_path.resolve().parent
+    if root.is_relative_to(_PACKAGE):
+        raise CatalogueError(
+            f"The templates folder {root} belongs to the installed docgen package: the next "
+            "install or upgrade would replace it, and the new service with it. Copy the folder "
+            'to one of your own, name it in the settings (templates = "/path/to/templates" '
+            "in docgen.toml), copy the sample requests beside it (examples/) or name them with "
+            "--samples, then add the service there"
+        )
 
 
 def _entry(text: str, code: str) -> str:
@@ -68,6 +84,7 @@ def new_service(catalogue_path: Path, code: str, *, like: str, samples: Path) ->
             f"{code!r} is no service code: capital letters, digits and hyphens, 2 to 40 "
             "characters, e.g. IKFT-PERTEK-KACA"
         )
+    _refuse_installed_package(catalogue_path)
     catalogue = Catalogue.load(catalogue_path)
     model = catalogue.get(like)  # CatalogueError naming the known codes when unknown
     if code in {service.code for service in catalogue}:

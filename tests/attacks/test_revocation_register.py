@@ -9,13 +9,17 @@ creates or changes a register.
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from certomancer.registry import ServiceLabel
 from click.testing import CliRunner
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from docgen.cli import main
 from docgen.config import KeySettings, Settings
@@ -25,11 +29,12 @@ from docgen.render import Renderer
 from docgen.reports import IssuedLetter, Verdict, VerificationReport
 from docgen.sign import open_backend
 from docgen.verify import Verifier
-from scripts.demo_pki import DemoPki
+from scripts.demo_pki import DemoPki, load_architecture
 from tests.attacks.conftest import PATHS, Letter, check, valid_with_structure
 from tests.helpers import EXAMPLES, load_request
 
 LATER = timedelta(days=1)
+_BEFORE_REVOCATION = datetime(2025, 5, 31, 12, tzinfo=UTC)  # signer-revoked: 2025-06-01
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +100,42 @@ def test_the_command_line_offline_exits_unchecked_for_a_revoked_signer(
     )
     assert result.exit_code == 3, result.output
     assert "VALID" not in result.output.replace("INVALID", "")
+
+
+def _with_answers_from_before_the_revocation(letter: IssuedLetter, pki: DemoPki) -> bytes:
+    """The letter with a DSS appended (an allowed update) holding the CAs' CRLs of the day
+    before its signer was revoked: public files anyone could have kept, still within their
+    validity for a while after the revocation."""
+    arch = load_architecture(pki.config, pki.key_dir)
+    crls = [
+        arch.service_registry.get_crl(ServiceLabel(repo), at_time=_BEFORE_REVOCATION)
+        for repo in ("intermediate", "root")
+    ]
+    data = letter.path.read_bytes()
+    signature = PdfFileReader(io.BytesIO(data)).embedded_regular_signatures[0]
+    out = io.BytesIO(data)
+    DocumentSecurityStore.add_dss(out, signature.pkcs7_content, crls=crls)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("use_register", [True, False], ids=["register", "no-register"])
+def test_revocation_answers_appended_after_signing_never_vouch_for_a_revoked_signer(
+    use_register: bool, revoked_letter: tuple[Settings, IssuedLetter], pki: DemoPki
+) -> None:
+    """Without a document timestamp over them, embedded answers prove nothing: the signer is
+    checked online (revoked: invalid), and where it cannot be, the letter is unchecked."""
+    settings, letter = revoked_letter
+    forged = _with_answers_from_before_the_revocation(letter, pki)
+    # as of a moment the old CRLs still cover, half a day after the revocation
+    at = _BEFORE_REVOCATION + timedelta(days=1)
+    then = Verifier.from_settings(settings, at=at, use_register=use_register)
+    report = then.verify(forged, name="revoked-with-old-crls.pdf")
+    _not_checked(report)
+    assert check(report, "structure").passed  # the update itself is an allowed one
+    now = Verifier.from_settings(settings, use_register=use_register).verify(forged)
+    assert now.verdict is Verdict.INVALID, now.checks
+    assert check(now, "revocation").detail == "the signer's certificate was revoked"
+    assert now.level == "B-B"
 
 
 def test_a_genuine_b_b_letter_offline_is_unchecked_too(letters: dict[str, Letter]) -> None:

@@ -13,7 +13,6 @@ import click
 
 from docgen.catalogue import Catalogue
 from docgen.cli import _Options, pass_options
-from docgen.render.environment import template_environment
 
 __all__ = ["services", "templates"]
 
@@ -97,7 +96,8 @@ def check(options: _Options, samples: Path | None) -> None:
     are listed (that alone is no failure).
     """
     catalogue = _catalogue(options)
-    # reads DOCX templates: docxtpl
+    # imported here, not by every command (Jinja2 alone is 6 MB): reads DOCX templates too
+    from docgen.render.environment import template_environment
     from docgen.templatecheck import check_catalogue, check_letters, unconfirmed
 
     environment = template_environment(None, autoescape=True)

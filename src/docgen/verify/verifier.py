@@ -100,7 +100,7 @@ __all__ = ["Verifier"]
 _ACCEPTABLE = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
 _DETAIL_LIMIT = 240
 _UNREACHABLE = "could not be checked: the revocation services did not answer"
-_NOT_CHECKED = "not checked: the letter carries no revocation data and"
+_NOT_CHECKED = "not checked: the letter carries no revocation data under a document timestamp, and"
 _STRUCTURE_OK = "only validation data and document timestamps follow the signed revision"
 _UNREAD = f"{CHANGED}, or broken: pyHanko cannot read what the strict reader read"
 
@@ -224,28 +224,31 @@ class Verifier:
         )
 
     def _context(
-        self, reader: PdfFileReader, signature: EmbeddedPdfSignature
+        self, stamped_data: DocumentSecurityStore | None, signature: EmbeddedPdfSignature
     ) -> tuple[ValidationContext, bool, bool | None]:
         """The signer's context, whether it holds revocation data, whether trusted but for that.
+
+        ``stamped_data`` is the letter's DSS when it holds revocation data and the letter has
+        document timestamps, else None (see below).
 
         The third value says whether the signer is trusted when its revocation is not required,
         None when that was not asked.
 
-        With embedded revocation data (B-LT, B-LTA) revocation is checked hard-fail, offline.
-        A B-B or B-T letter carries none: with fetching on, the signer's chain is first
-        validated offline, and only a chain that holds to the trust roots has its revocation
-        fetched online, from the addresses its own certificates name and no others. Anyone may
-        upload a letter, and a certificate nobody vouched for may name any address, this
-        host's own services included (server-side request forgery). Otherwise the revocation
-        is reported as not checked.
+        Revocation data embedded in a letter counts only under a document timestamp (B-LTA):
+        the timestamp proves when the data was there, and the letter is then checked against
+        it hard-fail, offline. Without one, the data proves nothing: anyone may append a DSS
+        (an allowed update) holding answers saved before the signer's key was revoked, still
+        within their validity. So a B-B, B-T or B-LT letter has its signer checked as if it
+        embedded nothing: with fetching on, the signer's chain is first validated offline,
+        and only a chain that holds to the trust roots has its revocation fetched online, from
+        the addresses its own certificates name and no others. Anyone may upload a letter, and
+        a certificate nobody vouched for may name any address, this host's own services
+        included (server-side request forgery). Otherwise the revocation is reported as not
+        checked.
         """
-        try:
-            dss = DocumentSecurityStore.read_dss(reader)
-        except NoDSSFoundError:
-            dss = None
-        if dss is not None and (dss.ocsps or dss.crls):
+        if stamped_data is not None:
             offline = {**self._base(fetch=False), "revocation_mode": "hard-fail"}
-            return dss.as_validation_context(offline), True, None
+            return stamped_data.as_validation_context(offline), True, None
         if self._fetch_timeout is None:
             return self._without_revocation(), False, None
         # trust does not depend on the difference analysis: it is made once, by the validation
@@ -404,7 +407,11 @@ class Verifier:
         signature = signatures[0]
         structure = self._agreement(data, raw, reader, signature)
         facts["structure"] = structure
-        context, embedded, unrevoked_trusted = self._context(reader, signature)
+        validation_data = _revocation_data(reader)
+        stamped = bool(reader.embedded_timestamp_signatures)
+        context, embedded, unrevoked_trusted = self._context(
+            validation_data if stamped else None, signature
+        )
         stamps_context = self._without_revocation()
         status = validate_pdf_signature(
             signature, signer_validation_context=context, ts_validation_context=stamps_context
@@ -415,7 +422,7 @@ class Verifier:
             status, signature.docmdp_level, len(signatures), _trailing_bytes(data, reader)
         )
         status_checks.insert(-2, structure)
-        if embedded and reader.embedded_timestamp_signatures and status.intact and status.valid:
+        if embedded and status.intact and status.valid:
             # B-LTA: judge trust the long-term way, at the time the document timestamps prove
             status_checks = [
                 self._long_term_trust(signature) if check.name == "trust" else check
@@ -435,14 +442,14 @@ class Verifier:
         facts["timestamps"] = tuple(timestamps)
         facts["level"] = (
             "B-LTA"
-            if embedded and reader.embedded_timestamp_signatures
+            if embedded
             else "B-LT"
-            if embedded and timestamps
+            if validation_data is not None and timestamps
             else "B-T"
             if timestamps
             else "B-B"
         )
-        facts["offline"] = embedded and bool(reader.embedded_timestamp_signatures)
+        facts["offline"] = embedded
 
     def _revocation(
         self,
@@ -454,9 +461,10 @@ class Verifier:
     ) -> Check:
         """Whether the signer's certificate was revoked; hard-fail, never assumed good.
 
-        A letter that embeds revocation data is judged by it. Otherwise the issuing CA is asked
-        online; when it does not answer, or when it may not be asked (offline, or validating as
-        of another time), the check is not made and the verdict cannot be valid.
+        A B-LTA letter is judged by the revocation data it embeds (good only when the signer's
+        trust was established with it). Otherwise the issuing CA is asked online; when it does
+        not answer, or when it may not be asked (offline, or validating as of another time),
+        the check is not made and the verdict cannot be valid.
         ``unrevoked_trusted`` is whether the signer is trusted when its revocation is not
         required (see :meth:`_context`).
         """
@@ -466,6 +474,10 @@ class Verifier:
                 name="revocation", passed=False, detail="the signer's certificate was revoked"
             )
         if embedded:
+            if not any(check.name == "trust" and check.passed for check in checks):
+                detail = "not established from the validation data in the letter"
+                facts["revocation"] = detail
+                return Check(name="revocation", passed=False, detail=detail)
             detail = "good, from the validation data in the letter"
         elif self._fetch_timeout is None:
             why = "validation is as of another time" if self._at is not None else "fetching is off"
@@ -568,6 +580,15 @@ class Verifier:
         else:
             passed, detail = False, f"letter {number} is {record.status.value}"
         return Check(name="register", passed=passed, detail=detail)
+
+
+def _revocation_data(reader: PdfFileReader) -> DocumentSecurityStore | None:
+    """The letter's DSS when it holds revocation answers (OCSP responses or CRLs), else None."""
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        return None
+    return dss if dss.ocsps or dss.crls else None
 
 
 def _revocation_urls(path: ValidationPath) -> frozenset[str]:
