@@ -742,6 +742,78 @@ def xmp_title(pdf: bytes) -> bytes:
     return native(update)
 
 
+def info_producer(pdf: bytes) -> bytes:
+    """An update that writes free text into /Producer, which pyHanko itself updates."""
+    update = Update(pdf)
+    ref = update.reader.trailer.raw_get("/Info")
+    assert isinstance(ref, generic.IndirectObject)
+    forged = raw_copy(ref.get_object())
+    forged[_name("/Producer")] = generic.TextStringObject(FORGED_TITLE)
+    update.add(ref.idnum, serialize(forged))
+    return native(update)
+
+
+def _rewrite_xmp(pdf: bytes, rewrite: Callable[[bytes], bytes]) -> bytes:
+    update = Update(pdf)
+    ref = update.reader.root.raw_get("/Metadata")
+    assert isinstance(ref, generic.IndirectObject)
+    forged = rewrite(ref.get_object().data)
+    update.add(ref.idnum, stream_body(forged, b"/Type /Metadata /Subtype /XML", compress=False))
+    return native(update)
+
+
+def xmp_title_behind_a_date(pdf: bytes) -> bytes:
+    """The XMP title with a date element inside it, and forged words after that element.
+
+    The date is one of the values pyHanko changes on every write; the words are its element's
+    tail, which a comparison that drops the element drops with it, while readers show them.
+    """
+
+    def rewrite(xmp: bytes) -> bytes:
+        forged, count = re.subn(
+            rb"(<dc:title\b.*?<rdf:li\b[^>]*>)(.*?)(</rdf:li>)",
+            lambda m: (
+                m.group(1)
+                + m.group(2)
+                + b"<xmp:MetadataDate/> "
+                + FORGED_TITLE.encode()
+                + m.group(3)
+            ),
+            xmp,
+            count=1,
+            flags=re.S,
+        )
+        assert count == 1, "the letter's XMP has no dc:title"
+        return forged
+
+    return _rewrite_xmp(pdf, rewrite)
+
+
+def xmp_producer(pdf: bytes) -> bytes:
+    """The XMP producer, which pyHanko rewrites with its own name, set to free text."""
+
+    def rewrite(xmp: bytes) -> bytes:
+        forged, count = re.subn(
+            rb'pdf:Producer="[^"]*"', b'pdf:Producer="%s"' % FORGED_TITLE.encode(), xmp
+        )
+        assert count == 1, "the letter's XMP has no pdf:Producer attribute"
+        return forged
+
+    return _rewrite_xmp(pdf, rewrite)
+
+
+def xmp_utf16_entity(pdf: bytes) -> bytes:
+    """The same XMP re-encoded as UTF-16 behind a document type: a DTD a byte search misses."""
+
+    def rewrite(xmp: bytes) -> bytes:
+        text = xmp.decode("utf-8")
+        body = text[text.index("<x:xmpmeta") :]
+        doctype = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e "e">]>'
+        return (doctype + body).encode("utf-16")
+
+    return _rewrite_xmp(pdf, rewrite)
+
+
 # --- the signature dictionary ----------------------------------------------------------------
 
 
@@ -899,6 +971,10 @@ POST_SIGNATURE: dict[str, Builder] = {
     "dss-certificate-with-payload": dss_certificate_with_payload,
     "info-title": info_title,
     "xmp-title": xmp_title,
+    "info-producer": info_producer,
+    "xmp-title-behind-a-date": xmp_title_behind_a_date,
+    "xmp-producer": xmp_producer,
+    "xmp-utf16-entity": xmp_utf16_entity,
 }
 """Forgeries that add or change something after the signed revision in a complete revision:
 the structure check must fail them as "changed after signing"."""

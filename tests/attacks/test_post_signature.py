@@ -10,10 +10,14 @@ INVALID with its ``structure`` check failed: pyHanko's own validation is not the
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+from pyhanko.sign.timestamps import HTTPTimeStamper
 
 from docgen.render.pdf import read_request
 from tests.attacks import viewers
@@ -29,7 +33,7 @@ from tests.attacks.builders import (
     forged_quantity_stream,
     quantity,
 )
-from tests.attacks.conftest import LETTERS, TWO_LETTERS, Letter, invalid_by_structure
+from tests.attacks.conftest import LETTERS, TWO_LETTERS, Letter, check, invalid_by_structure
 from tests.attacks.rawpdf import Update, read
 
 SHOWN = {
@@ -47,6 +51,9 @@ SHOWN = {
     "duplicate-xref-attachment": "attachment",
     "info-title": "title",
     "xmp-title": "xmp",
+    "info-producer": "title",
+    "xmp-title-behind-a-date": "xmp",
+    "xmp-producer": "xmp",
 }
 """What poppler shows of each forgery that fools it on every letter (the others are still
 forgeries: a viewer that honours what they add shows it)."""
@@ -157,3 +164,30 @@ def test_duplicate_xref_attachment_gives_viewers_another_request(
     assert detached["items"][0]["quantity"] == str(genuine.items[0].quantity * 100)
     # docgen's own reader of the attachment (pyHanko) still finds the signed request
     assert read_request(forged) == genuine
+
+
+# --- free text in what may follow a signature -----------------------------------------------------
+
+
+def _document_timestamp(pdf: bytes, tsa: str, field_name: str | None) -> bytes:
+    """``pdf`` with a genuine document timestamp from the run's timestamping authority."""
+    out = io.BytesIO()
+    PdfTimeStamper(HTTPTimeStamper(tsa), field_name=field_name).timestamp_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(pdf)), "sha256", output=out
+    )
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("letter", TWO_LETTERS, indirect=True)
+def test_a_document_timestamp_field_named_in_free_text_is_invalid(
+    letter: Letter, pki_services: str, tmp_path: Path
+) -> None:
+    """A genuine timestamp, but in a field whose name viewers list beside the signatures."""
+    control = _document_timestamp(letter.data, pki_services, None)
+    report = letter.verifier.verify(control, name="timestamped.pdf")
+    assert check(report, "structure").passed, report.checks
+
+    forged = _document_timestamp(letter.data, pki_services, FORGED_TITLE)
+    assert FORGED_TITLE in viewers.signatures(forged, tmp_path), "pdfsig does not show the name"
+    report = letter.verifier.verify(forged, name="timestamp-named.pdf")
+    invalid_by_structure(report, "a name pyhanko does not give")

@@ -43,6 +43,11 @@ def info(pdf: bytes, folder: Path) -> str:
     return _run("pdfinfo", "-enc", "UTF-8", str(_write(pdf, folder)))
 
 
+def signatures(pdf: bytes, folder: Path) -> str:
+    """What pdfsig lists of the signatures and document timestamps (their fields' names)."""
+    return _run("pdfsig", str(_write(pdf, folder)))
+
+
 def xmp(pdf: bytes, folder: Path) -> str:
     """The XMP metadata as pdfinfo prints it."""
     return _run("pdfinfo", "-meta", str(_write(pdf, folder)))

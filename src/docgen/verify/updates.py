@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from xml.etree import ElementTree
@@ -49,14 +50,26 @@ CHANGED = "the file was changed after signing"
 # keys a cross-reference stream's dictionary carries beside the trailer's own
 _XREF_STREAM_KEYS = {"/Type", "/W", "/Index", "/Filter", "/DecodeParms", "/Length"}
 _TRAILER_KEYS = {"/Size", "/Root", "/Info", "/ID", "/Prev"}
-# what pyHanko updates in the metadata whenever it writes: the modification date and producer
-_VOLATILE_INFO = {"/ModDate", "/Producer"}
-_VOLATILE_XMP = {
+# What pyHanko updates in the metadata whenever it writes: the modification date, and the
+# producer, to which it adds its own name and version. Each may change only that way: a free
+# text there would reach a viewer's document properties from a letter still VALID.
+# the name and label pyHanko gives a document timestamp's field: no free text for a viewer
+_TIMESTAMP_FIELD = re.compile(
+    rb"Timestamp-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+_TIMESTAMP_LABEL = b"Timestamp"
+_VENDOR = re.compile(r"pyHanko \d[0-9A-Za-z.+-]{0,40}")
+_PDF_DATE = re.compile(rb"D:\d{4}(?:\d{2}){0,5}(?:Z|[+-]\d{2}'?(?:\d{2}'?)?)?")
+_XMP_DATE = re.compile(
+    r"\d{4}(?:-\d{2}(?:-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+_XMP_DATES = {
     "{http://ns.adobe.com/xap/1.0/}ModifyDate",
     "{http://ns.adobe.com/xap/1.0/}MetadataDate",
-    "{http://ns.adobe.com/pdf/1.3/}Producer",
-    "{adobe:ns:meta/}xmptk",
 }
+_XMP_VENDORS = {"{http://ns.adobe.com/pdf/1.3/}Producer", "{adobe:ns:meta/}xmptk"}
+_VOLATILE_XMP = _XMP_DATES | _XMP_VENDORS
+_RDF_DESCRIPTION = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}Description"
 _MAX_XMP = 1024 * 1024
 
 # The shapes of the objects validation data and document timestamps consist of: the keys each
@@ -67,7 +80,7 @@ _SHAPES = {
     "vri": {"/Type", "/Cert", "/OCSP", "/CRL", "/TU", "/TS"},
     **{kind: {"/Length", "/Filter", "/DecodeParms"} for kind in ("cert", "ocsp", "crl", "token")},
     "field": {"/FT", "/T", "/Type", "/Subtype", "/F", "/Rect", "/P", "/TU", "/V"},
-    "timestamp": {"/Type", "/Filter", "/SubFilter", "/Contents", "/ByteRange", "/M", "/Prop_Build"},
+    "timestamp": {"/Type", "/Filter", "/SubFilter", "/Contents", "/ByteRange", "/M"},
 }
 _DESCRIPTIONS = {
     "dss": "the validation data store",
@@ -204,7 +217,9 @@ def _check_rewrite(signed: _Signed, number: int, new: PdfValue) -> None:
     elif _refers(catalog.get(Name("/Metadata")), number):
         _metadata(old, new)
     elif _refers(signed.trailer.get(Name("/Info")), number):
-        _same_except(old, new, "the document information", dict.fromkeys(_VOLATILE_INFO, _any))
+        _same_except(
+            old, new, "the document information", {"/ModDate": _pdf_date, "/Producer": _producer}
+        )
     elif isinstance(old, dict) and old.get(Name("/Type")) == "/Page":
         _same_except(old, new, f"page object {number}", {"/Annots": _appended})
     else:
@@ -244,6 +259,37 @@ def _any(old: PdfValue, new: PdfValue, what: str) -> None:
     """Any value: a modification date and producer change whenever pyHanko writes."""
 
 
+def _pdf_date(old: PdfValue, new: PdfValue, what: str) -> None:
+    """A modification date: any date, nothing else."""
+    if new != old and not (isinstance(new, bytes) and _PDF_DATE.fullmatch(new)):
+        raise changed(f"{what} is not a date")
+
+
+def _producer(old: PdfValue, new: PdfValue, what: str) -> None:
+    """The producer as it was, or with pyHanko's name and version added as pyHanko adds them."""
+    if new == old:
+        return
+    after, before = _text(new), _text(old)
+    added = after if old is None else None
+    if after is not None and before is not None and after.startswith(f"{before}; "):
+        added = after[len(before) + 2 :]
+    if added is not None and _VENDOR.fullmatch(added):
+        return
+    raise changed(f"{what} was changed to something else than pyHanko's own name")
+
+
+def _text(value: PdfValue) -> str | None:
+    """A PDF text string's text (UTF-16 with its mark, else PDFDocEncoding read as Latin-1)."""
+    if not isinstance(value, bytes):
+        return None
+    if value.startswith(b"\xfe\xff"):
+        try:
+            return value[2:].decode("utf-16-be")
+        except UnicodeDecodeError:
+            return None
+    return value.decode("latin-1")
+
+
 def _is_ref(old: PdfValue, new: PdfValue, what: str) -> None:
     if old != new and not isinstance(new, Ref):
         raise changed(f"{what} is not a reference")
@@ -281,22 +327,48 @@ def _metadata(old: PdfValue, new: PdfValue) -> None:
     if not isinstance(old, Stream) or not isinstance(new, Stream):
         raise changed("the metadata was replaced by another kind of object")
     _same_except(old.dictionary, new.dictionary, "the metadata", {"/Length": _any})
-    if _xmp_facts(decode_stream(old)) != _xmp_facts(decode_stream(new)):
+    before, was = _xmp_facts(decode_stream(old))
+    after, now = _xmp_facts(decode_stream(new))
+    if before != after:
         raise changed("the document's metadata (XMP) was changed")
+    for key, value in now - was:
+        _volatile_xmp(key, value)
 
 
-def _xmp_facts(xml: bytes) -> object:
-    """The XMP packet's content, without what pyHanko updates on every write."""
-    if len(xml) > _MAX_XMP or b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+def _xmp_facts(xml: bytes) -> tuple[object, set[tuple[str, str]]]:
+    """The XMP packet's content without the values pyHanko updates on every write, and those.
+
+    Those values (dates, the producer) are left out of the content only where pyHanko writes
+    them: as attributes, or as elements directly in an ``rdf:Description``, holding a value
+    and followed by no text. A new value must be of its kind (see :func:`_volatile_xmp`). A
+    packet must be plain UTF-8 with no document type: another encoding (UTF-16, say) would
+    hide a DTD from the check for one.
+    """
+    try:
+        text = xml.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\x00"
+    if len(xml) > _MAX_XMP or "\x00" in text or "<!DOCTYPE" in text or "<!ENTITY" in text:
         raise changed("the metadata (XMP) is not a plain XMP packet")
     try:
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError:
         raise changed("the metadata (XMP) does not parse") from None
 
+    volatile: set[tuple[str, str]] = set()
+
     def facts(element: ElementTree.Element, depth: int) -> object:
         if depth > MAX_DEPTH:
             raise changed("the metadata (XMP) is nested too deeply")
+        volatile.update((k, v.strip()) for k, v in element.attrib.items() if k in _VOLATILE_XMP)
+        children = []
+        for child in element:
+            if child.tag in _VOLATILE_XMP and element.tag == _RDF_DESCRIPTION:
+                if len(child) or child.attrib or (child.tail or "").strip():
+                    raise changed("the metadata (XMP) has a date or producer holding more")
+                volatile.add((child.tag, (child.text or "").strip()))
+            else:
+                children.append(facts(child, depth + 1))
         return (
             element.tag,
             sorted(
@@ -304,10 +376,18 @@ def _xmp_facts(xml: bytes) -> object:
             ),
             (element.text or "").strip(),
             (element.tail or "").strip(),
-            [facts(child, depth + 1) for child in element if child.tag not in _VOLATILE_XMP],
+            children,
         )
 
-    return facts(root, 0)
+    content = facts(root, 0)
+    return content, volatile
+
+
+def _volatile_xmp(key: str, value: str) -> None:
+    """A new date must be a date, a new producer or toolkit pyHanko's name and version."""
+    pattern = _XMP_DATE if key in _XMP_DATES else _VENDOR
+    if not pattern.fullmatch(value):
+        raise changed(f"the metadata (XMP) has {value[:40]!r} where pyHanko writes")
 
 
 class _Roles:
@@ -454,6 +534,11 @@ class _Roles:
         _expect_name(field, "/FT", "/Sig", what)
         _expect_name(field, "/Type", "/Annot", what, optional=True)
         _expect_name(field, "/Subtype", "/Widget", what)
+        name, label = field.get(Name("/T")), field.get(Name("/TU"), _TIMESTAMP_LABEL)
+        if not isinstance(name, bytes) or not _TIMESTAMP_FIELD.fullmatch(name):
+            raise changed(f"{what}, a document timestamp field, has a name pyHanko does not give")
+        if label != _TIMESTAMP_LABEL:
+            raise changed(f"{what}, a document timestamp field, has a label pyHanko does not give")
         rect = field.get(Name("/Rect"))
         if not isinstance(rect, list) or len(rect) != 4 or any(side != 0 for side in rect):
             raise changed(f"{what}, a document timestamp field, is visible on the page")
@@ -465,6 +550,7 @@ class _Roles:
     def _timestamp(self, stamp: dict[Name, PdfValue], what: str, update: Update) -> None:
         _expect_name(stamp, "/Type", "/DocTimeStamp", what)
         _expect_name(stamp, "/SubFilter", "/ETSI.RFC3161", what)
+        _pdf_date(None, stamp.get(Name("/M")), f"{what}'s /M")
         byte_range = stamp.get(Name("/ByteRange"))
         if (
             not isinstance(byte_range, list)
