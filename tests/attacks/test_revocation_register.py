@@ -19,14 +19,16 @@ import pytest
 from certomancer.registry import ServiceLabel
 from click.testing import CliRunner
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.status import PdfSignatureStatus
 
 from docgen.cli import main
 from docgen.config import KeySettings, Settings
 from docgen.pipeline import Issuer
 from docgen.register import Register
 from docgen.render import Renderer
-from docgen.reports import IssuedLetter, Verdict, VerificationReport
+from docgen.reports import Check, IssuedLetter, Verdict, VerificationReport
 from docgen.sign import open_backend
 from docgen.verify import Verifier
 from scripts.demo_pki import DemoPki, load_architecture
@@ -136,6 +138,59 @@ def test_revocation_answers_appended_after_signing_never_vouch_for_a_revoked_sig
     assert now.verdict is Verdict.INVALID, now.checks
     assert check(now, "revocation").detail == "the signer's certificate was revoked"
     assert now.level == "B-B"
+
+
+def _status_without_revocation(verifier: Verifier, data: bytes) -> PdfSignatureStatus:
+    """The letter's signature validated for its chain only, as the B-LTA path validates it."""
+    reader = PdfFileReader(io.BytesIO(data))
+    return validate_pdf_signature(
+        reader.embedded_regular_signatures[0],
+        signer_validation_context=verifier._without_revocation(),
+        skip_diff=True,
+    )
+
+
+def test_a_b_lta_letters_signer_is_asked_of_its_ca_now_too(
+    revoked_letter: tuple[Settings, IssuedLetter], letters: dict[str, Letter]
+) -> None:
+    """Online, the CA's present answer is read for a B-LTA letter: when was the key revoked."""
+    settings, letter = revoked_letter
+    online = Verifier.from_settings(settings)
+    status = _status_without_revocation(online, letter.path.read_bytes())
+    assert online._revoked_now(status) == datetime(2025, 6, 1, tzinfo=UTC)
+    genuine = letters["B-LTA-html"]
+    assert online._revoked_now(_status_without_revocation(online, genuine.data)) is None
+    offline = Verifier.from_settings(settings, online=False)
+    assert offline._revoked_now(status) is None  # nothing is asked offline
+
+
+@pytest.mark.parametrize(
+    ("revoked", "proven", "valid"),
+    [
+        (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 1, 12, tzinfo=UTC), False),
+        (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC), False),
+        (datetime(2025, 6, 1, tzinfo=UTC), None, False),
+        (datetime(2025, 6, 2, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC), True),
+        (None, datetime(2025, 6, 1, tzinfo=UTC), True),
+    ],
+)
+def test_a_b_lta_letter_stamped_after_its_keys_revocation_is_invalid(
+    revoked: datetime | None, proven: datetime | None, valid: bool, letters: dict[str, Letter]
+) -> None:
+    """Answers kept from before a revocation can vouch for a forgery stamped soon after it;
+    the CA's revocation time against the earliest time the timestamps prove decides."""
+    genuine = letters["B-LTA-html"]
+    verifier = Verifier.from_settings(genuine.settings)
+    status = _status_without_revocation(verifier, genuine.data)
+    trusted = [Check(name="trust", passed=True, detail="long-term validation passed")]
+    facts: dict[str, object] = {}
+    result = verifier._revocation(status, True, None, trusted, facts, (revoked, proven))
+    assert result.passed is valid, result
+    if not valid:
+        assert result.detail.startswith("the signer's certificate was revoked on 2025-06-01")
+        assert facts["revocation"] == "revoked"
+    elif revoked is not None:
+        assert "revoked later" in result.detail
 
 
 def test_a_genuine_b_b_letter_offline_is_unchecked_too(letters: dict[str, Letter]) -> None:

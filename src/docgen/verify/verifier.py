@@ -62,8 +62,9 @@ from pyhanko.sign.validation.policy_decl import (
     SignatureValidationSpec,
 )
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.errors import RevokedError
 from pyhanko_certvalidator.fetchers.common_utils import enumerate_delivery_point_urls
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.path import ValidationPath
@@ -429,16 +430,30 @@ class Verifier:
                 for check in status_checks
             ]
         checks.extend(status_checks)
-        checks.append(self._revocation(status, embedded, unrevoked_trusted, checks, facts))
-        timestamps: list[TimestampInfo] = []
+        stamps: list[tuple[str, Any]] = []
         if status.timestamp_validity is not None:
-            stamp = status.timestamp_validity
-            timestamps.append(_timestamp("signature", stamp.timestamp, stamp))
-            checks.append(_timestamp_check("signature timestamp", stamp))
+            stamps.append(("signature", status.timestamp_validity))
         for document_stamp in reader.embedded_timestamp_signatures:
             stamp_status = validate_pdf_timestamp(document_stamp, validation_context=stamps_context)
-            timestamps.append(_timestamp("document", stamp_status.timestamp, stamp_status))
-            checks.append(_timestamp_check("document timestamp", stamp_status))
+            stamps.append(("document", stamp_status))
+        stamp_checks = [_timestamp_check(f"{kind} timestamp", stamp) for kind, stamp in stamps]
+        # the earliest time a timestamp proves the signature existed
+        proven = min(
+            (
+                stamp.timestamp
+                for (_, stamp), check in zip(stamps, stamp_checks, strict=True)
+                if check.passed
+            ),
+            default=None,
+        )
+        revoked_at = self._revoked_now(status) if embedded else None
+        checks.append(
+            self._revocation(
+                status, embedded, unrevoked_trusted, checks, facts, (revoked_at, proven)
+            )
+        )
+        checks.extend(stamp_checks)
+        timestamps = [_timestamp(kind, stamp.timestamp, stamp) for kind, stamp in stamps]
         facts["timestamps"] = tuple(timestamps)
         facts["level"] = (
             "B-LTA"
@@ -458,13 +473,21 @@ class Verifier:
         unrevoked_trusted: bool | None,
         checks: list[Check],
         facts: dict[str, object],
+        now_and_proven: tuple[datetime | None, datetime | None] = (None, None),
     ) -> Check:
         """Whether the signer's certificate was revoked; hard-fail, never assumed good.
 
         A B-LTA letter is judged by the revocation data it embeds (good only when the signer's
-        trust was established with it). Otherwise the issuing CA is asked online; when it does
-        not answer, or when it may not be asked (offline, or validating as of another time),
-        the check is not made and the verdict cannot be valid.
+        trust was established with it), and, where the CA can be asked, by what the CA says
+        now: ``now_and_proven`` holds when the CA says the certificate was revoked (None: not
+        revoked, or not known) and the earliest time the letter's timestamps prove. Revoked
+        at or before that time, the letter is invalid, whatever its embedded data says: CRLs
+        and OCSP answers kept from before a revocation stay within their validity for hours
+        or days after it, long enough to stamp a forgery made with the compromised key.
+        Revoked later, the letter was signed while the certificate was good. Any other letter
+        has the issuing CA asked online; when it does not answer, or when it may not be asked
+        (offline, or validating as of another time), the check is not made and the verdict
+        cannot be valid.
         ``unrevoked_trusted`` is whether the signer is trusted when its revocation is not
         required (see :meth:`_context`).
         """
@@ -479,6 +502,16 @@ class Verifier:
                 facts["revocation"] = detail
                 return Check(name="revocation", passed=False, detail=detail)
             detail = "good, from the validation data in the letter"
+            revoked_at, proven = now_and_proven
+            if revoked_at is not None and (proven is None or revoked_at <= proven):
+                detail = (
+                    f"the signer's certificate was revoked on {revoked_at:%Y-%m-%d %H:%M %Z}, "
+                    "before the time the letter's timestamps prove"
+                )
+                facts["revocation"] = "revoked"
+                return Check(name="revocation", passed=False, detail=detail)
+            if revoked_at is not None:
+                detail += f" when signed (revoked later, on {revoked_at:%Y-%m-%d %H:%M %Z})"
         elif self._fetch_timeout is None:
             why = "validation is as of another time" if self._at is not None else "fetching is off"
             detail = f"{_NOT_CHECKED} {why}"
@@ -502,6 +535,30 @@ class Verifier:
             return Check(name="revocation", passed=False, detail=detail)
         facts["revocation"] = detail
         return Check(name="revocation", passed=True, detail=detail)
+
+    def _revoked_now(self, status: PdfSignatureStatus) -> datetime | None:
+        """When the CA says now that the signer's chain was revoked; None if not, or unknown.
+
+        Asked only online, as of now, and only of the addresses the chain's own certificates
+        name (the chain validated from the letter's data first, see :meth:`_context`). A CA
+        that does not answer leaves the embedded data's verdict standing: a B-LTA letter is
+        made to be verified without its CA.
+        """
+        path = status.validation_path
+        if self._fetch_timeout is None or path is None or status.signing_cert is None:
+            return None
+        context = self._online_context(_revocation_urls(path))
+        intermediates = list(path.iter_certs(include_root=False))
+        validator = CertificateValidator(
+            status.signing_cert, intermediate_certs=intermediates, validation_context=context
+        )
+        try:
+            asyncio.run(validator.async_validate_usage(set()))
+        except RevokedError as error:
+            return error.revocation_dt
+        except Exception:  # not known now: the embedded data's verdict stands
+            return None
+        return None
 
     def _long_term_trust(self, signature: EmbeddedPdfSignature) -> Check:
         """The trust check of a B-LTA letter, by ETSI EN 319 102-1 long-term validation.
