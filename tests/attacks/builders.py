@@ -713,44 +713,43 @@ def _dss_with(pdf: bytes, stream: bytes) -> bytes:
 # --- metadata (item 2) -------------------------------------------------------------------------
 
 
-def info_title(pdf: bytes) -> bytes:
-    """An update that rewrites the document information dictionary's /Title."""
+def _rewrite_info(pdf: bytes, key: str) -> bytes:
+    """An update that sets one entry of the document information dictionary to forged text."""
     update = Update(pdf)
     ref = update.reader.trailer.raw_get("/Info")
     assert isinstance(ref, generic.IndirectObject)
     forged = raw_copy(ref.get_object())
-    forged[_name("/Title")] = generic.TextStringObject(FORGED_TITLE)
+    forged[_name(key)] = generic.TextStringObject(FORGED_TITLE)
     update.add(ref.idnum, serialize(forged))
     return native(update)
 
 
+def info_title(pdf: bytes) -> bytes:
+    """An update that rewrites the document information dictionary's /Title."""
+    return _rewrite_info(pdf, "/Title")
+
+
 def xmp_title(pdf: bytes) -> bytes:
     """An update that rewrites the XMP metadata's dc:title (and nothing else)."""
-    update = Update(pdf)
-    ref = update.reader.root.raw_get("/Metadata")
-    assert isinstance(ref, generic.IndirectObject)
-    xmp = ref.get_object().data
+    return _rewrite_xmp(pdf, lambda xmp: _xmp_title_as(xmp, lambda _: FORGED_TITLE.encode()))
+
+
+def _xmp_title_as(xmp: bytes, title: Callable[[bytes], bytes]) -> bytes:
+    """The XMP with its dc:title's text replaced by ``title`` of the text it had."""
     forged, count = re.subn(
         rb"(<dc:title\b.*?<rdf:li\b[^>]*>)(.*?)(</rdf:li>)",
-        lambda match: match.group(1) + FORGED_TITLE.encode() + match.group(3),
+        lambda match: match.group(1) + title(match.group(2)) + match.group(3),
         xmp,
         count=1,
         flags=re.S,
     )
     assert count == 1, "the letter's XMP has no dc:title"
-    update.add(ref.idnum, stream_body(forged, b"/Type /Metadata /Subtype /XML", compress=False))
-    return native(update)
+    return forged
 
 
 def info_producer(pdf: bytes) -> bytes:
     """An update that writes free text into /Producer, which pyHanko itself updates."""
-    update = Update(pdf)
-    ref = update.reader.trailer.raw_get("/Info")
-    assert isinstance(ref, generic.IndirectObject)
-    forged = raw_copy(ref.get_object())
-    forged[_name("/Producer")] = generic.TextStringObject(FORGED_TITLE)
-    update.add(ref.idnum, serialize(forged))
-    return native(update)
+    return _rewrite_info(pdf, "/Producer")
 
 
 def _rewrite_xmp(pdf: bytes, rewrite: Callable[[bytes], bytes]) -> bytes:
@@ -769,24 +768,10 @@ def xmp_title_behind_a_date(pdf: bytes) -> bytes:
     tail, which a comparison that drops the element drops with it, while readers show them.
     """
 
-    def rewrite(xmp: bytes) -> bytes:
-        forged, count = re.subn(
-            rb"(<dc:title\b.*?<rdf:li\b[^>]*>)(.*?)(</rdf:li>)",
-            lambda m: (
-                m.group(1)
-                + m.group(2)
-                + b"<xmp:MetadataDate/> "
-                + FORGED_TITLE.encode()
-                + m.group(3)
-            ),
-            xmp,
-            count=1,
-            flags=re.S,
-        )
-        assert count == 1, "the letter's XMP has no dc:title"
-        return forged
+    def behind_a_date(title: bytes) -> bytes:
+        return title + b"<xmp:MetadataDate/> " + FORGED_TITLE.encode()
 
-    return _rewrite_xmp(pdf, rewrite)
+    return _rewrite_xmp(pdf, lambda xmp: _xmp_title_as(xmp, behind_a_date))
 
 
 def xmp_producer(pdf: bytes) -> bytes:
