@@ -91,7 +91,10 @@ def pytest_configure(config: pytest.Config) -> None:
         f'passphrase_file = "{passphrase}"\n'
         for code in ("AGRO", "IKFT", "ILMATE")
     )
-    trust = f'[verification]\ntrust = ["{pki.root_cert}"]\n'
+    trust = f'[verification]\ntrust = ["{pki.root_cert}"]\n[verification.signers]\n' + "".join(
+        f'{code} = ["{pki.certs[f"signer-{code.lower()}"]}"]\n'
+        for code in ("AGRO", "IKFT", "ILMATE")
+    )
     (_HOME / HOME_SETTINGS).write_text(keys + demo_officials() + trust, encoding="utf-8")
     os.environ[HOME_ENV] = str(_HOME)
 

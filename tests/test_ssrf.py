@@ -35,6 +35,7 @@ from docgen.sign import PadesSigner, SignerBackend, open_backend
 from docgen.sign.backends import LocalKeySigner
 from docgen.sign.services import fetching_context
 from docgen.verify import Verifier
+from docgen.verify.binding import Signers
 from scripts.demo_pki import DemoPki
 from tests.helpers import EXAMPLES, load_request
 
@@ -246,7 +247,8 @@ def sign(final_pdf: bytes) -> Callable[[SignerBackend], bytes]:
 
 def _online_verifier(pki: DemoPki) -> Verifier:
     """A verifier trusting the demo root, fetching revocation data online, no register."""
-    return Verifier([pki.root_cert], None, fetch_timeout=FETCH_TIMEOUT)
+    signers = Signers.from_settings(Settings.load())
+    return Verifier([pki.root_cert], None, fetch_timeout=FETCH_TIMEOUT, signers=signers)
 
 
 CRAFTED = [

@@ -33,6 +33,7 @@ __all__ = [
     "page_count",
     "page_size",
     "read_request",
+    "read_request_json",
     "signed_revision_sha256",
 ]
 
@@ -147,14 +148,19 @@ def signed_revision_sha256(pdf: bytes) -> str | None:
 
 def read_request(pdf: bytes) -> LetterRequest:
     """Read back the request embedded in a letter; :class:`RenderError` if it has none."""
+    return LetterRequest.from_json(read_request_json(pdf), source=ATTACHMENT_NAME)
+
+
+def read_request_json(pdf: bytes) -> bytes:
+    """The request JSON embedded in a letter, unparsed; :class:`RenderError` if it has none."""
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
         for index in range(0, len(names), 2):
             if str(names[index]) == ATTACHMENT_NAME:
                 spec = names[index + 1].get_object()
-                data = spec["/EF"]["/F"].get_object().data
-                return LetterRequest.from_json(data, source=ATTACHMENT_NAME)
+                data: bytes = spec["/EF"]["/F"].get_object().data
+                return data
     except (PdfError, KeyError, TypeError, ValueError) as error:
         raise RenderError(f"The PDF carries no readable request data: {error}") from None
     raise RenderError("The PDF carries no request data")

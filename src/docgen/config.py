@@ -329,6 +329,11 @@ class VerificationSettings(_Settings):
 
     trust: tuple[ConfigPath, ...] = ()
     """Trust roots (PEM or DER certificates) that signers must chain to; none by default."""
+    signers: dict[str, tuple[ConfigPath, ...]] = {}
+    """The ministry's signing certificates (PEM or DER), by Directorate General code: a letter
+    must be signed with one of its own Directorate General's. A trust root (a national CA)
+    vouches for every certificate it issued, not only the ministry's: without a register,
+    a letter can be valid only when these are set."""
     max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     """Files larger than this are refused before they are read (letters are well under 1 MB)."""
     max_revisions: int = Field(default=100, gt=0)
@@ -389,11 +394,15 @@ class Settings(_Settings):
     def _officials_of_known_directorates(self) -> Settings:
         # a misspelt code would leave its officials unused, and every letter they sign refused
         known = {d.code for d in self.agency.directorates}
-        if unknown := sorted(set(self.signing.officials) - known):
-            raise ValueError(
-                f"signing.officials names unknown Directorates General {unknown} "
-                f"(known: {', '.join(sorted(known))})"
-            )
+        for where, named in (
+            ("signing.officials", self.signing.officials),
+            ("verification.signers", self.verification.signers),
+        ):
+            if unknown := sorted(set(named) - known):
+                raise ValueError(
+                    f"{where} names unknown Directorates General {unknown} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
         return self
 
     def directorate(self, code: str) -> DirectorateGeneral:

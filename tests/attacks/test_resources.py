@@ -21,6 +21,7 @@ import pytest
 from docgen.config import Settings
 from docgen.reports import Verdict, VerificationReport
 from docgen.verify import Verifier
+from docgen.verify.binding import Signers
 from scripts.demo_pki import DemoPki
 from tests.attacks.builders import duplicate_xref_quantity
 from tests.attacks.conftest import (
@@ -116,9 +117,12 @@ def test_the_revision_limit_counts_every_revision_after_the_signature(
     count = _revisions_after_signature(data)
     assert count >= 4, "a letter refreshed twice has at least four revisions after signing"
     trust = lta_settings.verification.trust
-    at_limit = Verifier(trust, max_revisions=count).verify(data, name="at-limit.pdf")
+    signers = Signers.from_settings(lta_settings)
+    at_limit = Verifier(trust, max_revisions=count, signers=signers).verify(
+        data, name="at-limit.pdf"
+    )
     valid_with_structure(at_limit)
-    over = Verifier(trust, max_revisions=count - 1).verify(data, name="over-limit.pdf")
+    over = Verifier(trust, max_revisions=count - 1, signers=signers).verify(data, name="over.pdf")
     invalid_by_structure(over, "revisions")
 
 
@@ -212,13 +216,15 @@ def test_a_file_over_the_size_limit_is_refused_and_one_at_it_is_verified(
     path = tmp_path / "letter.pdf"
     path.write_bytes(letter.data)
     trust = letter.settings.verification.trust
-    small = Verifier(trust, max_file_bytes=10_000).verify_file(path)
+    signers = Signers.from_settings(letter.settings)
+    small = Verifier(trust, max_file_bytes=10_000, signers=signers).verify_file(path)
     assert small.verdict is Verdict.UNCHECKED, small.checks
     assert not check(small, "file").passed
     assert "larger than" in check(small, "file").detail
-    exact = Verifier(trust, max_file_bytes=len(letter.data)).verify_file(path)
+    exact = Verifier(trust, max_file_bytes=len(letter.data), signers=signers).verify_file(path)
     valid_with_structure(exact)  # no false rejection at the limit itself
-    assert Verifier(trust).verify_file(path).verdict is Verdict.VALID  # the default: 50 MB
+    default = Verifier(trust, signers=signers).verify_file(path)  # the default limit: 50 MB
+    assert default.verdict is Verdict.VALID
 
 
 def test_the_size_limit_is_a_setting(tmp_path: Path, letters: dict[str, Letter]) -> None:

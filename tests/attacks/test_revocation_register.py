@@ -50,6 +50,8 @@ def revoked_letter(
         letter_register={"path": str(work / "register.sqlite3")},
         output=str(work / "letters"),
         signing={"level": "B-B"},
+        # ILMATE's signing certificate, until it was revoked
+        verification={"signers": {"ILMATE": [str(pki.certs["signer-revoked"])]}},
     )
     key = KeySettings(
         pkcs12=pki.p12["signer-revoked"], passphrase_file=pki.root_cert.parent / "passphrase"
@@ -96,7 +98,11 @@ def test_the_command_line_offline_exits_unchecked_for_a_revoked_signer(
 ) -> None:
     settings, letter = revoked_letter
     config = tmp_path / "docgen.toml"
-    config.write_text(f'[letter_register]\npath = "{settings.letter_register.path}"\n')
+    signers = settings.verification.signers["ILMATE"]
+    config.write_text(
+        f'[letter_register]\npath = "{settings.letter_register.path}"\n'
+        f'[verification.signers]\nILMATE = ["{signers[0]}"]\n'
+    )
     result = CliRunner().invoke(
         main, ["--config", str(config), "verify", "--offline", str(letter.path)]
     )

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from docgen.cli import _Failures, _Options, pass_options
+from docgen.config import Settings
 from docgen.errors import SigningError
 from docgen.files import write_atomic
 from docgen.reports import Verdict, VerificationReport
@@ -57,6 +58,25 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
     return "\n".join(lines)
 
 
+def _with_signers(settings: Settings, signers: tuple[str, ...]) -> Settings:
+    """The settings with the ``--signer DG=CERT`` certificates added to verification.signers."""
+    added: dict[str, tuple[Path, ...]] = {}
+    for value in signers:
+        code, _, cert = value.partition("=")
+        if not code or not cert:
+            raise click.BadParameter(f"{value!r} is not DG=CERT", param_hint="--signer")
+        if not Path(cert).is_file():
+            raise click.BadParameter(f"{cert} is no file", param_hint="--signer")
+        added[code] = (*added.get(code, ()), Path(cert).absolute())
+    if not added:
+        return settings
+    known = settings.verification.signers
+    merged = {**known, **{code: (*known.get(code, ()), *paths) for code, paths in added.items()}}
+    data = settings.model_dump()
+    data["verification"]["signers"] = merged
+    return Settings.model_validate(data)
+
+
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -69,6 +89,15 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
     "--only-trust",
     is_flag=True,
     help="Trust only the --trust certificates, not the configured roots.",
+)
+@click.option(
+    "--signer",
+    "signers",
+    multiple=True,
+    metavar="DG=CERT",
+    help="A signing certificate (PEM/DER) of the ministry's Directorate General DG, added to "
+    "verification.signers; repeatable. Without a register, letters are valid only when their "
+    "Directorate General's certificates are known.",
 )
 @click.option(
     "--no-register", is_flag=True, help="Do not cross-check the register (a recipient's view)."
@@ -93,6 +122,7 @@ def verify(
     files: tuple[Path, ...],
     trust: tuple[Path, ...],
     only_trust: bool,
+    signers: tuple[str, ...],
     no_register: bool,
     offline: bool,
     at_time: datetime | None,
@@ -108,7 +138,7 @@ def verify(
     """
     if only_trust and not trust:
         raise click.UsageError("--only-trust needs at least one --trust certificate")
-    settings = options.settings
+    settings = _with_signers(options.settings, signers)
     roots = list(trust) if only_trust else [*settings.verification.trust, *trust]
     at = at_time.replace(tzinfo=UTC) if at_time is not None else None
     from docgen.verify.isolated import IsolatedVerifier

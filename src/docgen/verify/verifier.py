@@ -41,9 +41,10 @@ import hashlib
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -84,6 +85,7 @@ from docgen.reports import Check, TimestampInfo, Verdict, VerificationReport
 from docgen.sign.backends import common_name
 from docgen.sign.copies import fresh_all, keep_certificates
 from docgen.sign.services import RevocationAnswers, fetching_context
+from docgen.verify.binding import NOT_BOUND, Signers, signed_facts, validity_check
 from docgen.verify.intake import verify_path
 from docgen.verify.pdfsyntax import StructureError
 from docgen.verify.revisions import (
@@ -155,6 +157,8 @@ class Verifier:
         max_file_bytes: int = 50 * 1024 * 1024,
         max_revisions: int = 100,
         answer_max_age: float = 300.0,
+        signers: Signers | None = None,
+        timezone: str = "Asia/Jakarta",
     ):
         """Trust the certificates in ``trust_roots``; cross-check ``register`` when given.
 
@@ -167,10 +171,16 @@ class Verifier:
         report then has an unchecked ``register`` check. Files larger than ``max_file_bytes``
         are refused unread; more than ``max_revisions`` revisions after the signature make a
         file invalid before pyHanko parses it. Revocation answers fetched online are reused for
-        ``answer_max_age`` seconds, by every thread using this verifier.
+        ``answer_max_age`` seconds, by every thread using this verifier. ``signers`` are the
+        ministry's signing certificates by Directorate General (see :mod:`docgen.verify.binding`):
+        a letter must be signed with one of its own Directorate General's; without them and
+        without a register, no letter is valid. A letter's validity period ends on its
+        ``valid_until`` day in ``timezone``.
         """
         self.register = register
         self._register_problem = register_problem
+        self._signers = signers
+        self._zone = ZoneInfo(timezone)
         self._at = at
         # services answer for today: fetching makes no sense for another validation time
         self._fetch_timeout = fetch_timeout if at is None else None
@@ -222,6 +232,8 @@ class Verifier:
             max_file_bytes=limits.max_file_bytes,
             max_revisions=limits.max_revisions,
             answer_max_age=settings.signing.revocation_refresh_seconds,
+            signers=Signers.from_settings(settings),
+            timezone=settings.signing.timezone,
         )
 
     def _context(
@@ -453,6 +465,15 @@ class Verifier:
             )
         )
         checks.extend(stamp_checks)
+        # what the signature covers says which service the letter is and until when it holds
+        signed = signed_facts(data[: raw.signed.end] if raw.signed is not None else data)
+        if self._signers:
+            checks.append(self._signers.check(status.signing_cert, signed))
+        elif self.register is None and self._register_problem is None:
+            checks.append(NOT_BOUND)
+        on = (self._at or datetime.now(UTC)).astimezone(self._zone).date()
+        if (validity := validity_check(signed, on)) is not None:
+            checks.append(validity)
         timestamps = [_timestamp(kind, stamp.timestamp, stamp) for kind, stamp in stamps]
         facts["timestamps"] = tuple(timestamps)
         facts["level"] = (

@@ -201,6 +201,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "check_signature timestamp": ("Cap waktu tanda tangan", "Signature timestamp"),
     "check_document timestamp": ("Cap waktu dokumen", "Document timestamp"),
     "check_register": ("Buku register", "Register"),
+    "check_signer": ("Sertifikat penandatangan kementerian", "The ministry's signing certificate"),
+    "check_validity": ("Masa berlaku surat", "Validity of the letter"),
 }
 
 _BY_LANGUAGE: dict[str, dict[str, str]] = {
