@@ -47,7 +47,8 @@ class Archiver:
     def refresh(self, pdf: bytes) -> bytes:
         """The letter with new validation data and a new document timestamp appended.
 
-        :class:`SigningError` when the letter does not verify: nothing is added to it then.
+        :class:`SigningError` when the letter does not verify (a letter whose validity period
+        has ended is refreshed all the same): nothing is added to it then.
         """
         try:
             reader = PdfFileReader(io.BytesIO(pdf), strict=False)
@@ -59,7 +60,9 @@ class Archiver:
         except PdfError as error:
             raise SigningError(f"Not a readable PDF: {error}") from None
         report = self._verifier.verify(pdf)
-        if not report.ok:
+        # a letter past its validity period is still genuine, and its archive is still kept
+        failed = [check for check in report.checks if not check.passed]
+        if not report.checks or any(check.name != "validity" for check in failed):
             reasons = "; ".join(report.reasons) or report.verdict.value
             raise SigningError(f"This letter does not verify, so it is not refreshed: {reasons}")
 

@@ -8,13 +8,17 @@ as issued (B-B and B-LTA, both rendering paths) and a B-LTA letter refreshed twi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 import pytest
 
 from docgen.archive import Archiver
 from docgen.config import Settings
 from docgen.errors import DocgenError
+from docgen.render.pdf import read_request
+from docgen.verify import Verifier
 from tests.attacks.builders import duplicate_xref_quantity
-from tests.attacks.conftest import LETTERS, PATHS, Letter, valid_with_structure
+from tests.attacks.conftest import LETTERS, PATHS, Letter, check, valid_with_structure
 from tests.attacks.rawpdf import read
 
 
@@ -44,3 +48,17 @@ def test_timestamp_refuses_to_extend_a_forged_letter(
     forged = duplicate_xref_quantity(letter.data)
     with pytest.raises(DocgenError, match="does not verify"):
         Archiver(lta_settings).refresh(forged)
+
+
+def test_a_letter_past_its_validity_is_still_refreshed(letters: dict[str, Letter]) -> None:
+    """Its validity period has ended, not its signature: its archive is kept up."""
+    letter = letters["B-LTA-html"]
+    until = read_request(letter.data).valid_until
+    assert until is not None
+    later = datetime.combine(until + timedelta(days=1), time(12), tzinfo=UTC)
+    verifier = Verifier.from_settings(letter.settings, at=later)
+    refreshed = Archiver(letter.settings, verifier=verifier).refresh(letter.data)
+    assert refreshed.startswith(letter.data) and len(refreshed) > len(letter.data)
+    report = verifier.verify(refreshed)
+    assert [check.name for check in report.checks if not check.passed] == ["validity"]
+    assert check(report, "structure").passed
