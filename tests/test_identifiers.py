@@ -194,6 +194,13 @@ def test_clean_text_keeps_printable_text_unchanged(value: str) -> None:
     assert clean_text(value) == value
 
 
+@pytest.mark.parametrize("mark", ["{_{", "}_}", "{_%", "%_}"])
+def test_clean_text_refuses_what_a_docx_letter_would_print_otherwise(mark: str) -> None:
+    """docxtpl turns these into ``{{`` and the like in the merged letter."""
+    with pytest.raises(ValueError, match="cannot print as written"):
+        clean_text(f"PT Maju {mark} Jaya")
+
+
 @pytest.mark.parametrize("value", ["", "   ", "\t\r\n"])
 def test_clean_text_refuses_empty_text(value: str) -> None:
     with pytest.raises(ValueError, match="must not be empty"):

@@ -41,9 +41,17 @@ MB = 1024 * 1024
 __all__ = ["site"]  # the module's site, served once for its tests
 
 
-def _upload(url: str, data: bytes, *, name: str = "surat.pdf", form: bool = True) -> httpx.Response:
+def _upload(
+    url: str,
+    data: bytes,
+    *,
+    name: str = "surat.pdf",
+    form: bool = True,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     if form:
-        return httpx.post(url, files={"letter": (name, data, "application/pdf")}, timeout=60)
+        files = {"letter": (name, data, "application/pdf")}
+        return httpx.post(url, files=files, headers=headers, timeout=60)
     return httpx.post(url, content=data, headers={"content-type": "application/pdf"}, timeout=60)
 
 
@@ -231,6 +239,31 @@ def test_the_letters_api_and_its_description(site: tuple[str, Letters]) -> None:
 
 
 # ---------------------------------------------------------------- hostile uploads
+
+
+def test_another_sites_page_cannot_post_a_letter_here(site: tuple[str, Letters]) -> None:
+    """A page elsewhere posting a letter with a file name of its choosing would show that name
+    inside the ministry's own report: browsers say where a post comes from, and it is refused."""
+    base, letters = site
+    data = letters.valid.path.read_bytes()
+    claim = "PERUBAHAN RESMI kuota 999.999 ton.pdf"
+    for headers in ({"sec-fetch-site": "cross-site"}, {"origin": "https://evil.example"}):
+        for url in (f"{base}/verifikasi", letters.valid.verification_url):
+            refused = _upload(url, data, name=claim, headers=headers)
+            assert refused.status_code == 403, (url, headers)
+            assert "Unggahan dari situs lain ditolak" in refused.text
+            assert "PERUBAHAN RESMI" not in refused.text
+    here = base.split("://", 1)[1].split("/", 1)[0]
+    for headers in ({"sec-fetch-site": "same-origin"}, {"origin": f"http://{here}"}, {}):
+        report = _text(_upload(f"{base}/verifikasi", data, headers=headers).text)
+        assert "SAH" in report and "TIDAK SAH" not in report, headers
+
+
+def test_links_on_a_page_stay_on_this_site(site: tuple[str, Letters]) -> None:
+    base, _ = site
+    page = httpx.get(f"{base}//evil.example/surat/x", timeout=10)
+    links = re.findall(r'href="([^"]*)"', page.text)
+    assert links and not [link for link in links if link.startswith("//") or "://" in link]
 
 
 def test_hostile_uploads_get_clear_answers(site: tuple[str, Letters]) -> None:

@@ -38,6 +38,9 @@ __all__ = [
 _WHITESPACE = re.compile(r"[ \t\r\n]+")
 
 
+_TEMPLATE_MARKS = ("{_{", "}_}", "{_%", "%_}")
+
+
 def clean_text(value: str) -> str:
     """Fold runs of white space into one space and refuse invisible control characters.
 
@@ -54,6 +57,11 @@ def clean_text(value: str) -> str:
                 f"contains an invisible control character (code U+{ord(char):04X}); "
                 "remove it and type the text again"
             )
+    for mark in _TEMPLATE_MARKS:
+        if mark in folded:
+            # docxtpl prints these as "{{", "}}", "{%", "%}" in a DOCX letter: the letter would
+            # not say what the request (embedded beside it) says
+            raise ValueError(f"contains {mark!r}, which a letter cannot print as written")
     if not folded:
         raise ValueError("must not be empty")
     return folded

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from babel.dates import format_date
 from fastapi import FastAPI, Request
@@ -140,7 +141,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
             lang=lang,
             other=LANGUAGES[1] if lang == LANGUAGES[0] else LANGUAGES[0],
             base=request.scope.get("root_path", ""),
-            here=request.url.path,
+            here=_site_path(request),
             max_mb=max_mb,
             day=lambda value: _day(value, lang),
             **values,
@@ -148,6 +149,12 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
         return HTMLResponse(html, status_code=status)
 
     async def verified(request: Request) -> tuple[Upload, VerificationReport]:
+        if _cross_site(request):
+            # another site's page posting a letter here would show the ministry's own report
+            # page, with the other site's words as the file's name: the forms are this site's
+            raise UploadRefused(
+                403, "cross_site", "Uploads from another site are refused; use this site's form"
+            )
         # admitted (rate limit, uploads at once) before a byte is read; held until verified
         site.hold_upload(request.client.host if request.client else "unknown")
         try:
@@ -201,7 +208,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
         try:
             upload, report = await verified(request)
         except UploadRefused as refusal:
-            return refused_page(request, refusal, request.url.path)
+            return refused_page(request, refusal, _site_path(request))
         return page(request, "verify.html.j2", report=report, size=_size(len(upload.data)))
 
     @app.get(letters + "/{register_id}", include_in_schema=False)
@@ -219,7 +226,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
         try:
             upload, report = await verified(request)
         except UploadRefused as refusal:
-            return refused_page(request, refusal, request.url.path)
+            return refused_page(request, refusal, _site_path(request))
         return page(
             request,
             "letter.html.j2",
@@ -317,7 +324,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
         if _is_api(request):
             return _api_error(503, "unavailable", _UNAVAILABLE[about])
         text = words(_language(request))[f"unavailable_{about}"]
-        return page(request, "error.html.j2", 503, message=text, back=request.url.path)
+        return page(request, "error.html.j2", 503, message=text, back=_site_path(request))
 
     return app
 
@@ -326,6 +333,29 @@ _UNAVAILABLE = {
     "register": "The register cannot be read at the moment; try again in a few minutes",
     "verification": "Verification is unavailable at the moment; try again in a few minutes",
 }
+
+
+def _site_path(request: Request) -> str:
+    """The request's path as a path on this site: ``//other.example/x`` is ``/other.example/x``.
+
+    Links built from it (the other language's, the way back) must never lead to another host.
+    """
+    return "/" + request.url.path.lstrip("/")
+
+
+def _cross_site(request: Request) -> bool:
+    """Whether a browser says another site's page sent this request.
+
+    ``Sec-Fetch-Site`` where the browser sends it; else an ``Origin`` naming another host.
+    Programs that send neither (the API, curl) are not affected.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "cross-site"
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin == "null"
+    return urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower()
 
 
 def _is_api(request: Request) -> bool:

@@ -143,13 +143,14 @@ _WORDS: dict[str, tuple[str, str]] = {
     "what_valid_means_text": (
         "SAH berarti: berkas ditandatangani dengan sertifikat yang berantai ke otoritas yang "
         "dipercaya situs ini; tidak ada perubahan setelah penandatanganan selain data validasi "
-        "dan cap waktu; sertifikat penandatangan tidak dicabut; dan surat tercatat diterbitkan "
-        "dan tidak dicabut. Hasil cetak tidak dapat diperiksa: periksa selalu berkas PDF atau "
-        "kode QR-nya.",
+        "dan cap waktu; sertifikat penandatangan tidak dicabut; surat tercatat diterbitkan "
+        "dan tidak dicabut; dan masa berlakunya belum berakhir. Hasil cetak tidak dapat "
+        "diperiksa: periksa selalu berkas PDF atau kode QR-nya.",
         "VALID means: the file is signed with a certificate that chains to an authority this "
         "site trusts; nothing changed after signing but validation data and timestamps; the "
-        "signer's certificate is not revoked; and the letter is registered as issued and not "
-        "revoked. A printout cannot be checked: always check the PDF file or its QR code.",
+        "signer's certificate is not revoked; the letter is registered as issued and not "
+        "revoked; and its validity period has not ended. A printout cannot be checked: always "
+        "check the PDF file or its QR code.",
     ),
     "error_title": ("Tidak dapat diperiksa", "Cannot be checked"),
     "back": ("Kembali", "Back"),
@@ -157,6 +158,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "refused_too_large": (
         "Berkas lebih besar dari batas {mb} MB; surat jauh lebih kecil.",
         "The file is larger than the limit of {mb} MB; a letter is far smaller.",
+    ),
+    "refused_cross_site": (
+        "Unggahan dari situs lain ditolak; gunakan formulir di situs ini.",
+        "Uploads from another site are refused; use the form on this site.",
     ),
     "refused_empty": (
         "Berkas kosong: pilih berkas PDF surat.",
