@@ -12,16 +12,20 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from docgen.archive import Archiver
-from docgen.config import Settings
+from docgen.config import KeySettings, Settings
 from docgen.pipeline import Issuer
 from docgen.register import Register
 from docgen.render import Renderer
 from docgen.reports import Check, IssuedLetter, Verdict, VerificationReport
+from docgen.sign import open_backend
 from docgen.verify import Verifier
+from scripts.demo_pki import DemoPki
 from tests.helpers import EXAMPLES, load_request
 
 PATHS = {"html": "ilmate-pertek-baja-approved", "docx": "ikft-pertek-ban-approved"}
@@ -119,6 +123,30 @@ def refreshed(lta_settings: Settings, lta_issued: dict[str, IssuedLetter]) -> di
             data = archiver.refresh(data)
         out[path] = data
     return out
+
+
+def issue_signed_with(
+    work: Path,
+    renderer: Renderer,
+    pki: DemoPki,
+    slot: tuple[str, str],
+    request: Path,
+    **overrides: Any,
+) -> tuple[Settings, IssuedLetter]:
+    """A B-B letter issued into a register of its own in ``work``, by an issuer whose key for
+    Directorate General ``slot[0]`` is the demo PKI's key ``slot[1]``; ``overrides`` go to
+    :meth:`Settings.load`."""
+    Register.create(work / "register.sqlite3").close()
+    settings = Settings.load(
+        letter_register={"path": str(work / "register.sqlite3")},
+        output=str(work / "letters"),
+        signing={"level": "B-B"},
+        **overrides,
+    )
+    directorate, label = slot
+    key = KeySettings(pkcs12=pki.p12[label], passphrase_file=pki.root_cert.parent / "passphrase")
+    with Issuer(settings, renderer=renderer, signers={directorate: open_backend(key)}) as issuer:
+        return settings, issuer.issue(load_request(request))
 
 
 # --- assertions shared by the attack tests ----------------------------------------------------

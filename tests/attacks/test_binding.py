@@ -17,17 +17,14 @@ import pytest
 from click.testing import CliRunner
 
 from docgen.cli import main
-from docgen.config import HOME_ENV, KeySettings, Settings
-from docgen.pipeline import Issuer
-from docgen.register import Register
+from docgen.config import HOME_ENV, Settings
 from docgen.render import Renderer
 from docgen.render.pdf import read_request
 from docgen.reports import Verdict
-from docgen.sign import open_backend
 from docgen.verify import Verifier
 from scripts.demo_pki import DemoPki
-from tests.attacks.conftest import Letter, check
-from tests.helpers import EXAMPLES, load_request
+from tests.attacks.conftest import Letter, check, issue_signed_with
+from tests.helpers import EXAMPLES
 
 IKFT_EXAMPLE = EXAMPLES / "ikft-pertek-ban-approved.json"
 
@@ -38,17 +35,7 @@ def signed_by_another_dg(
 ) -> tuple[Settings, bytes]:
     """An IKFT letter signed with AGRO's key, by an issuer whose IKFT slot holds that key."""
     work = tmp_path_factory.mktemp("another-dg")
-    Register.create(work / "register.sqlite3").close()
-    settings = Settings.load(
-        letter_register={"path": str(work / "register.sqlite3")},
-        output=str(work / "letters"),
-        signing={"level": "B-B"},
-    )
-    key = KeySettings(
-        pkcs12=pki.p12["signer-agro"], passphrase_file=pki.root_cert.parent / "passphrase"
-    )
-    with Issuer(settings, renderer=renderer, signers={"IKFT": open_backend(key)}) as issuer:
-        letter = issuer.issue(load_request(IKFT_EXAMPLE))
+    settings, letter = issue_signed_with(work, renderer, pki, ("IKFT", "signer-agro"), IKFT_EXAMPLE)
     return settings, letter.path.read_bytes()
 
 

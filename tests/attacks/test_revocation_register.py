@@ -24,16 +24,13 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.status import PdfSignatureStatus
 
 from docgen.cli import main
-from docgen.config import KeySettings, Settings
-from docgen.pipeline import Issuer
-from docgen.register import Register
+from docgen.config import Settings
 from docgen.render import Renderer
 from docgen.reports import Check, IssuedLetter, Verdict, VerificationReport
-from docgen.sign import open_backend
 from docgen.verify import Verifier
 from scripts.demo_pki import DemoPki, load_architecture
-from tests.attacks.conftest import PATHS, Letter, check, valid_with_structure
-from tests.helpers import EXAMPLES, load_request
+from tests.attacks.conftest import PATHS, Letter, check, issue_signed_with, valid_with_structure
+from tests.helpers import EXAMPLES
 
 LATER = timedelta(days=1)
 _BEFORE_REVOCATION = datetime(2025, 5, 31, 12, tzinfo=UTC)  # signer-revoked: 2025-06-01
@@ -44,21 +41,15 @@ def revoked_letter(
     tmp_path_factory: pytest.TempPathFactory, renderer: Renderer, pki: DemoPki, pki_services: str
 ) -> tuple[Settings, IssuedLetter]:
     """A B-B letter signed by the demo PKI's revoked test signer, in a register of its own."""
-    work = tmp_path_factory.mktemp("revoked-signer")
-    Register.create(work / "register.sqlite3").close()
-    settings = Settings.load(
-        letter_register={"path": str(work / "register.sqlite3")},
-        output=str(work / "letters"),
-        signing={"level": "B-B"},
+    return issue_signed_with(
+        tmp_path_factory.mktemp("revoked-signer"),
+        renderer,
+        pki,
+        ("ILMATE", "signer-revoked"),
+        EXAMPLES / f"{PATHS['html']}.json",
         # ILMATE's signing certificate, until it was revoked
         verification={"signers": {"ILMATE": [str(pki.certs["signer-revoked"])]}},
     )
-    key = KeySettings(
-        pkcs12=pki.p12["signer-revoked"], passphrase_file=pki.root_cert.parent / "passphrase"
-    )
-    with Issuer(settings, renderer=renderer, signers={"ILMATE": open_backend(key)}) as issuer:
-        letter = issuer.issue(load_request(EXAMPLES / f"{PATHS['html']}.json"))
-    return settings, letter
 
 
 def _not_checked(report: VerificationReport) -> None:
