@@ -458,7 +458,10 @@ class Verifier:
             ),
             default=None,
         )
-        revoked_at = self._revoked_now(status) if embedded else None
+        # asked only of a chain proven to hold to the trust roots (no requests on a stranger's
+        # behalf, as for B-B letters: see _context)
+        trusted = any(check.name == "trust" and check.passed for check in checks)
+        revoked_at = self._revoked_now(status) if embedded and trusted else None
         checks.append(
             self._revocation(
                 status, embedded, unrevoked_trusted, checks, facts, (revoked_at, proven)
