@@ -247,14 +247,28 @@ def test_another_sites_page_cannot_post_a_letter_here(site: tuple[str, Letters])
     base, letters = site
     data = letters.valid.path.read_bytes()
     claim = "PERUBAHAN RESMI kuota 999.999 ton.pdf"
-    for headers in ({"sec-fetch-site": "cross-site"}, {"origin": "https://evil.example"}):
+    refused_headers = (
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},  # a sibling host's page is another site's page too
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+    )
+    for headers in refused_headers:
         for url in (f"{base}/verifikasi", letters.valid.verification_url):
             refused = _upload(url, data, name=claim, headers=headers)
             assert refused.status_code == 403, (url, headers)
             assert "Unggahan dari situs lain ditolak" in refused.text
             assert "PERUBAHAN RESMI" not in refused.text
     here = base.split("://", 1)[1].split("/", 1)[0]
-    for headers in ({"sec-fetch-site": "same-origin"}, {"origin": f"http://{here}"}, {}):
+    public = letters.valid.verification_url.split("/surat/")[0]  # the QR codes' origin
+    allowed: tuple[dict[str, str], ...] = (
+        {"sec-fetch-site": "same-origin"},
+        {"sec-fetch-site": "none"},
+        {"origin": f"http://{here}"},
+        {"origin": public.upper(), "host": "backend.internal:8000"},  # a proxy's own Host
+        {},
+    )
+    for headers in allowed:
         report = _text(_upload(f"{base}/verifikasi", data, headers=headers).text)
         assert "SAH" in report and "TIDAK SAH" not in report, headers
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.embed import EmbeddedFileObject, EmbeddedFileParams, FileSpec, embed_file
@@ -151,11 +152,20 @@ def read_request(pdf: bytes) -> LetterRequest:
     return LetterRequest.from_json(read_request_json(pdf), source=ATTACHMENT_NAME)
 
 
-def read_request_json(pdf: bytes) -> bytes:
-    """The request JSON embedded in a letter, unparsed; :class:`RenderError` if it has none."""
+def read_request_json(pdf: bytes, *, only: bool = False) -> bytes:
+    """The request JSON embedded in a letter, unparsed; :class:`RenderError` if it has none.
+
+    With ``only``, the letter must hold it as docgen writes it and nothing that another reader
+    could take for it instead: one embedded file, listed once, with no ``/Kids`` in the name
+    tree, its file specification's ``/F`` and ``/UF`` the same stream, and the catalog's
+    ``/AF`` naming that same file specification (readers differ in which of two they show).
+    """
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-        names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+        tree = reader.root["/Names"]["/EmbeddedFiles"]
+        names = tree["/Names"]
+        if only:
+            _only_one_request(reader, tree, names)
         for index in range(0, len(names), 2):
             if str(names[index]) == ATTACHMENT_NAME:
                 spec = names[index + 1].get_object()
@@ -164,3 +174,23 @@ def read_request_json(pdf: bytes) -> bytes:
     except (PdfError, KeyError, TypeError, ValueError) as error:
         raise RenderError(f"The PDF carries no readable request data: {error}") from None
     raise RenderError("The PDF carries no request data")
+
+
+def _only_one_request(reader: PdfFileReader, tree: Any, names: Any) -> None:
+    """Refuse request data that two readers could read differently (see read_request_json)."""
+    if "/Kids" in tree or len(names) != 2 or str(names[0]) != ATTACHMENT_NAME:
+        raise RenderError("The PDF's embedded files are not just the one request")
+    spec_ref = names.raw_get(1)
+    spec = spec_ref.get_object()
+    streams = spec["/EF"]
+    if set(streams) - {"/F", "/UF"} or (
+        "/UF" in streams and streams.raw_get("/UF") != streams.raw_get("/F")
+    ):
+        raise RenderError("The PDF's request file holds more than one stream")
+    for key in ("/F", "/UF"):
+        if key in spec and str(spec[key]) != ATTACHMENT_NAME:
+            raise RenderError("The PDF's request file is named otherwise")
+    # pyHanko's get() leaves a reference unresolved; [] resolves it
+    associated = reader.root["/AF"] if "/AF" in reader.root else None  # noqa: SIM401
+    if associated is not None and (len(associated) != 1 or associated.raw_get(0) != spec_ref):
+        raise RenderError("The PDF's associated files are not just the one request")

@@ -61,10 +61,16 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
 def _with_signers(settings: Settings, signers: tuple[str, ...]) -> Settings:
     """The settings with the ``--signer DG=CERT`` certificates added to verification.signers."""
     added: dict[str, tuple[Path, ...]] = {}
+    codes = sorted(directorate.code for directorate in settings.agency.directorates)
     for value in signers:
         code, _, cert = value.partition("=")
         if not code or not cert:
             raise click.BadParameter(f"{value!r} is not DG=CERT", param_hint="--signer")
+        if code not in codes:
+            raise click.BadParameter(
+                f"{code} is no Directorate General code (known: {', '.join(codes)})",
+                param_hint="--signer",
+            )
         if not Path(cert).is_file():
             raise click.BadParameter(f"{cert} is no file", param_hint="--signer")
         added[code] = (*added.get(code, ()), Path(cert).absolute())

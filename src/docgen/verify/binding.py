@@ -42,27 +42,37 @@ class SignedFacts:
     """The service code, when the letter carries a request that names one."""
     valid_until: date | None
     """The last day the letter is in force (approvals); None when it has none."""
+    problem: str | None = None
+    """Why the request cannot be relied on (ambiguous, unreadable, a date that is none)."""
 
 
 def signed_facts(signed_revision: bytes) -> SignedFacts:
     """The service and validity of the request embedded in the signed revision.
 
     Read as plain JSON, not through the request model: a letter issued under older rules must
-    still be read. A letter without a readable request has neither.
+    still be read. The request must be held as docgen holds it, with nothing another reader
+    could show instead (see :func:`docgen._pdf.read_request_json`). A letter without a
+    readable request, or with a ``valid_until`` that is no date, has a ``problem``.
     """
     try:
-        data = json.loads(read_request_json(signed_revision))
-    except (RenderError, ValueError):
-        return SignedFacts(None, None)
-    if not isinstance(data, dict):
-        return SignedFacts(None, None)
-    service = data.get("service")
-    until = data.get("valid_until")
-    try:
-        valid_until = date.fromisoformat(until) if isinstance(until, str) else None
+        data = json.loads(read_request_json(signed_revision, only=True))
+    except RenderError as error:
+        return SignedFacts(None, None, str(error))
     except ValueError:
-        valid_until = None
-    return SignedFacts(service if isinstance(service, str) else None, valid_until)
+        return SignedFacts(None, None, "The PDF's request data is not JSON")
+    if not isinstance(data, dict):
+        return SignedFacts(None, None, "The PDF's request data is not a request")
+    service = data.get("service")
+    service = service if isinstance(service, str) else None
+    until = data.get("valid_until")
+    if until is None:
+        return SignedFacts(service, None)
+    try:
+        if not isinstance(until, str) or len(until) != 10:
+            raise ValueError(until)
+        return SignedFacts(service, date.fromisoformat(until))
+    except ValueError:
+        return SignedFacts(service, None, f"The request's valid_until {until!r} is no date")
 
 
 class Signers:
@@ -95,6 +105,8 @@ class Signers:
 
     def check(self, certificate: x509.Certificate | None, facts: SignedFacts) -> Check:
         """The ``signer`` check: signed with a certificate of the letter's own DG."""
+        if facts.service is None and facts.problem is not None:
+            return Check(name="signer", passed=False, detail=facts.problem)
         directorate = self._services.get(facts.service or "")
         if directorate is None:
             what = f"service {facts.service}" if facts.service else "no service"
@@ -111,7 +123,8 @@ class Signers:
             return Check(
                 name="signer",
                 passed=True,
-                detail=f"signed with one of {directorate}'s signing certificates",
+                detail=f"signed with one of {directorate}'s signing certificates, "
+                f"for its service {facts.service}",
             )
         return Check(
             name="signer",
@@ -134,6 +147,8 @@ NOT_BOUND = Check(
 
 def validity_check(facts: SignedFacts, on: date) -> Check | None:
     """The ``validity`` check: in force on ``on`` (None: the letter has no validity period)."""
+    if facts.problem is not None:
+        return Check(name="validity", passed=False, detail=facts.problem)
     if facts.valid_until is None:
         return None
     until = facts.valid_until.isoformat()

@@ -149,7 +149,7 @@ def create_app(settings: Settings, *, site: Site | None = None) -> FastAPI:
         return HTMLResponse(html, status_code=status)
 
     async def verified(request: Request) -> tuple[Upload, VerificationReport]:
-        if _cross_site(request):
+        if _cross_site(request, settings.esign.verification_base_url):
             # another site's page posting a letter here would show the ministry's own report
             # page, with the other site's words as the file's name: the forms are this site's
             raise UploadRefused(
@@ -343,19 +343,35 @@ def _site_path(request: Request) -> str:
     return "/" + request.url.path.lstrip("/")
 
 
-def _cross_site(request: Request) -> bool:
-    """Whether a browser says another site's page sent this request.
+def _cross_site(request: Request, public: str) -> bool:
+    """Whether a browser says a page other than this site's own sent this request.
 
-    ``Sec-Fetch-Site`` where the browser sends it; else an ``Origin`` naming another host.
-    Programs that send neither (the API, curl) are not affected.
+    ``Sec-Fetch-Site`` where the browser sends it: only ``same-origin`` (this site's form) and
+    ``none`` (typed by the user) are this site's; ``same-site`` is a sibling host's page.
+    Otherwise an ``Origin`` must be the site's public origin (``public``, from the QR codes'
+    address) or the host the request names. Programs that send neither (the API, curl) are not
+    affected.
     """
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None:
-        return fetch_site == "cross-site"
+        return fetch_site not in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin == "null"
-    return urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower()
+    if origin is None:
+        return False
+    asked = _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
+    return _origin(origin) not in (_origin(public), asked)
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """Scheme, host and port of an address, the port filled in; None when it is none."""
+    try:
+        parts = urlsplit(url.strip().lower())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port
 
 
 def _is_api(request: Request) -> bool:
