@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
+# the demo PKI's certificates name port 9999: another process there (another demo) would answer
+# for its services, and every letter would fail to sign
+if ! python -c 'import socket; socket.socket().bind(("127.0.0.1", 9999))' 2>/dev/null; then
+  echo "Port 9999 is in use by another process (another demo?): the demo PKI's services need it." >&2
+  echo "Stop that process, or wait until it ends, then run the demo again." >&2
+  exit 1
+fi
 docgen services
 docgen templates check
 # the examples, their dates brought forward to today once they have aged (a letter is never
@@ -29,6 +36,10 @@ for _ in range(120):
 else:
     raise SystemExit("the demo PKI services did not start; see out/pki-services.log")
 WAIT
+if ! kill -0 "$services" 2>/dev/null; then
+  echo "the demo PKI services stopped; see out/pki-services.log" >&2
+  exit 1
+fi
 export DOCGEN_CONFIG=certs/demo-services.toml
 # the register is made on purpose, never by issuing (a lost register must not restart the
 # numbering); on a second run it already exists and is left as it is

@@ -103,6 +103,24 @@ def test_the_same_request_twice_gives_one_number_and_one_file(
     assert first.path.stat().st_mtime_ns == modified
 
 
+def test_a_letter_issued_into_a_relative_folder_is_found_from_any_folder(
+    private_issuer: tuple[Issuer, Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out out/letters``, then the same request asked for from elsewhere (a cron job)."""
+    issuer, _ = private_issuer
+    monkeypatch.chdir(tmp_path)
+    request = _variant(HTML_EXAMPLE, "SIINAS-2026-900001")
+    first = issuer.issue(request, out_dir=Path("out/letters"))
+    assert first.path.is_absolute()
+    assert first.path.is_relative_to(tmp_path / "out" / "letters")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    again = issuer.issue(request, out_dir=Path("out/letters"))
+    assert again.outcome is IssueOutcome.ALREADY_ISSUED
+    assert again.path == first.path
+
+
 def test_the_same_request_id_with_other_content_is_refused(issuer: Issuer) -> None:
     original = load_request(HTML_EXAMPLE)
     changed = _variant(HTML_EXAMPLE, original.request_id, enclosure="2 (dua) berkas")

@@ -97,7 +97,8 @@ def bundled_templates() -> Path:
 def _relative_to_settings_file(value: Path, info: ValidationInfo) -> Path:
     """Resolve a relative path against the folder of the settings file that gave it."""
     base = (info.context or {}).get("base")
-    return value if value.is_absolute() or base is None else base / value
+    # normalised ("certs/../out" is "out"), so that messages and records show a plain path
+    return value if value.is_absolute() or base is None else Path(os.path.normpath(base / value))
 
 
 ConfigPath = Annotated[Path, AfterValidator(_relative_to_settings_file)]

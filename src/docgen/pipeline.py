@@ -264,7 +264,8 @@ class Issuer(Closing):
             )
         if record.status is not LetterStatus.RESERVED:
             return self._existing(record)
-        path = letter_path(out_dir or self.settings.output, record)
+        # recorded whole: a letter asked for again from another folder is found where it is
+        path = letter_path(Path(os.path.abspath(out_dir or self.settings.output)), record)
         pending = pending_path(path, record.register_id)
         try:
             _refuse_taken(path, record)  # before the work of rendering and signing
@@ -307,9 +308,10 @@ class Issuer(Closing):
         else:
             # the issuer may be moving it right now: the letter is then at its name already
             if not _same_letter(pending, record) and not _same_letter(path, record):
+                where = "" if path.is_absolute() else f" (looked for in {Path.cwd()})"
                 raise RegisterError(
                     f"Letter {record.letter_number} was issued, but its file {path} is missing "
-                    "or changed; restore it from the archive"
+                    f"or changed{where}; restore it from the archive"
                 )
             if _move_into_place(pending, path, record):  # never over another file
                 self.register.record_file_completed(record.register_id, str(path))
