@@ -95,13 +95,13 @@ def _asked_passphrases(settings: Settings) -> dict[str, str]:
     "--libreoffice-per-worker",
     is_flag=True,
     help="One LibreOffice per worker, not one shared: DOCX-heavy runs go faster, with "
-    "200-300 MB more memory per worker.",
+    "about 150-200 MB more memory per worker.",
 )
 @click.option(
     "--ordered",
     is_flag=True,
-    help="Number the letters in the input's order (by default, in the order they are "
-    "finished); costs some throughput.",
+    help="Number the letters in the input's order (by default, in the order their workers "
+    "reach the register, before rendering and signing: nearly the input's order).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @level_option
@@ -121,8 +121,8 @@ def batch(
 ) -> None:  # fmt: skip
     """Issue letters for every request in SOURCE (JSON Lines, CSV, a folder, or - for stdin).
 
-    Every record ends issued, already issued (skipped), invalid or failed, with its reason in
-    the manifest; a bad record never stops the rest. Running the same command again after a
+    Every record ends issued, already issued (skipped), revoked (issued earlier, revoked
+    since), invalid or failed, with its reason in the manifest; a bad record never stops the rest. Running the same command again after a
     crash finishes the job without issuing anything twice. Exit status 1 if any record failed.
     Ctrl-C or SIGTERM stops after the letters in progress (exit status 130 or 143).
     """
