@@ -122,8 +122,9 @@ def batch(
     """Issue letters for every request in SOURCE (JSON Lines, CSV, a folder, or - for stdin).
 
     Every record ends issued, already issued (skipped), revoked (issued earlier, revoked
-    since), invalid or failed, with its reason in the manifest; a bad record never stops the rest. Running the same command again after a
-    crash finishes the job without issuing anything twice. Exit status 1 if any record failed.
+    since), invalid or failed, with its reason in the manifest; a bad record never stops the
+    rest. Running the same command again after a crash finishes the job without issuing
+    anything twice. Exit status 1 if any record failed.
     Ctrl-C or SIGTERM stops after the letters in progress (exit status 130 or 143).
     """
     settings = with_level(options.settings, level)
