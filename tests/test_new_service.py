@@ -7,6 +7,7 @@ service's draft must carry the officer's own wording, and nothing existing may c
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def test_an_officer_adds_a_glass_service_like_the_chemicals_one(
     )
 
 
-def test_a_new_docx_service_starts_from_a_copy_that_passes_the_check(
+def test_a_new_docx_service_starts_from_a_copy_that_passes_the_check_once_retitled(
     workplace: tuple[Path, Path, Path],
 ) -> None:
     config, templates, samples = workplace
@@ -120,6 +121,17 @@ def test_a_new_docx_service_starts_from_a_copy_that_passes_the_check(
     assert code == 0, output
     copy = templates / "docx" / "ilmate-pertek-kapal-btb.docx"
     assert copy.read_bytes() == (templates / "docx" / "ilmate-pertek-btb.docx").read_bytes()
+    # left as copied, it would print the other service's title: the check says so
+    code, output = _docgen(config, "templates", "check", "--samples", str(samples))
+    assert code == 1, output
+    assert "ILMATE-PERTEK-KAPAL-BTB has the same title as ILMATE-PERTEK-BTB" in output
+    catalogue = templates / "catalogue.toml"
+    text = catalogue.read_text("utf-8")
+    head, entry = text.rsplit("[[service]]", 1)
+    entry = re.sub(
+        r'(?m)^title = ".*"$', 'title = "Pertimbangan Teknis Impor Kapal Bukan Baru"', entry
+    )
+    catalogue.write_text(head + "[[service]]" + entry, "utf-8")
     code, output = _docgen(config, "templates", "check", "--samples", str(samples))
     assert code == 0, output
     assert "regulation not confirmed: ILMATE-PERTEK-KAPAL-BTB" in output

@@ -264,6 +264,16 @@ def check_catalogue(catalogue: Catalogue, environment: jinja2.Environment) -> li
         problems += check_source(source, template, environment)
         if kind is TemplateFormat.HTML:
             pending += [(name, kind) for name in _referenced(source, environment)]
+    # a service copied by `services new` and left unedited would print the other's title
+    titles: dict[str, str] = {}
+    for service in catalogue:
+        first = titles.setdefault(service.title.casefold(), service.code)
+        if first != service.code:
+            message = (
+                f"{service.code} has the same title as {first} ({service.title!r}): give it "
+                "its own title, subject and regulation"
+            )
+            problems.append(TemplateProblem("catalogue.toml", 0, message))
     return problems
 
 

@@ -54,7 +54,8 @@ def _describe(report: VerificationReport, zone: ZoneInfo, zone_label: str, *, de
             )
     for check in report.checks:
         if details or not report.ok:
-            lines.append(f"  [{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
+            mark = "ok" if check.passed else "FAIL" if check.checked else "not checked"
+            lines.append(f"  [{mark}] {check.name}: {check.detail}")
     return "\n".join(lines)
 
 
