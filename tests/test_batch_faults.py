@@ -533,7 +533,10 @@ def test_a_manifest_that_can_no_longer_be_written_stops_the_run(
     issued = _issued(tmp_path)
     unrecorded = set(issued) - {row["request_id"] for row in rows}
     print(f"\nfull disk: {len(rows)} rows written, {len(unrecorded)} letters issued after")
-    assert len(unrecorded) <= 3, "only the letters in progress when it failed were finished"
+    # a letter already handed to a worker process cannot be recalled: those running (one per
+    # worker) and those in the pool's call queue (up to one more per worker as they finish);
+    # the window's other records were never started
+    assert len(unrecorded) <= 2 * 2, "only the letters in progress when it failed were finished"
     for request_id in unrecorded:
         assert request_id in result.output, "a letter missing from the manifest is named"
     assert not _batch_workers(_processes()), "every worker ended"
