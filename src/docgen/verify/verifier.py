@@ -460,8 +460,7 @@ class Verifier:
         )
         # asked only of a chain proven to hold to the trust roots (no requests on a stranger's
         # behalf, as for B-B letters: see _context)
-        trusted = any(check.name == "trust" and check.passed for check in checks)
-        revoked_at = self._revoked_now(status) if embedded and trusted else None
+        revoked_at = self._revoked_now(status) if embedded and _passed(checks, "trust") else None
         checks.append(
             self._revocation(
                 status, embedded, unrevoked_trusted, checks, facts, (revoked_at, proven)
@@ -521,7 +520,7 @@ class Verifier:
                 name="revocation", passed=False, detail="the signer's certificate was revoked"
             )
         if embedded:
-            if not any(check.name == "trust" and check.passed for check in checks):
+            if not _passed(checks, "trust"):
                 detail = "not established from the validation data in the letter"
                 facts["revocation"] = detail
                 return Check(name="revocation", passed=False, detail=detail)
@@ -661,6 +660,11 @@ class Verifier:
         else:
             passed, detail = False, f"letter {number} is {record.status.value}"
         return Check(name="register", passed=passed, detail=detail)
+
+
+def _passed(checks: list[Check], name: str) -> bool:
+    """Whether the check called ``name`` is among ``checks`` and passed."""
+    return any(check.name == name and check.passed for check in checks)
 
 
 def _revocation_data(reader: PdfFileReader) -> DocumentSecurityStore | None:
